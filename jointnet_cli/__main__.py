@@ -1,0 +1,3 @@
+from jointnet_cli.cli.app import main
+
+main()

@@ -1,0 +1,48 @@
+"""Entry point of the `jointnet` console script: run the Typer app, map failures to exit codes.
+
+A user mistake (UserError, or a usage error Typer detects) prints one line on
+stderr and exits 2; a runtime failure (RunFailure) one line and exits 1;
+Ctrl-C exits 130 with a note on how to resume. No traceback for any of these.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+import typer.main
+
+from jointnet_cli.cli import irls, prepare, warmstart  # noqa: F401  (each registers its command)
+from jointnet_cli.cli.root import app
+from jointnet_cli.errors import RunFailure, UserError
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"jointnet: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="jointnet", standalone_mode=False)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("interrupted; rerun the same command to resume from the last completed epoch", 130)
+    except UserError as e:
+        _fail(str(e), 2)
+    except RunFailure as e:
+        _fail(str(e), 1)
+    except Exception as e:
+        if not _is_usage_error(e):
+            raise
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _fail(" ".join(e.format_message().split()) + hint, 2)
+    sys.exit(0)
+
+
+def _is_usage_error(e: Exception) -> bool:
+    """Click's (or Typer's vendored click's) parse errors: they carry format_message and exit_code."""
+    return callable(getattr(e, "format_message", None)) and hasattr(e, "exit_code")

@@ -1,0 +1,40 @@
+"""`jointnet irls`: IRLS reweighting until the weights stop moving (warm start first if needed)."""
+
+from __future__ import annotations
+
+from jointnet_cli.cli import options as o
+from jointnet_cli.cli.output import stdout
+from jointnet_cli.cli.root import app
+from jointnet_cli.cli.training import emit, run_training_command
+
+
+@app.command(epilog="Examples: jointnet irls --task ae --datasets @synth8    |    jointnet irls --run runs/ae8 --max-iters 8")
+def irls(
+    task: o.Task = None, datasets: o.Datasets = None, run: o.Run = None, arch: o.Arch = None,
+    size: o.Size = None, seed: o.Seed = None, lambda_: o.Lambda = None, lr: o.Lr = None,
+    batch_size: o.BatchSize = None, epochs: o.Epochs = None, epochs_per_iter: o.EpochsPerIter = None,
+    max_iters: o.MaxIters = None, tol: o.Tol = None, block: o.Block = None, hole: o.Hole = None, width: o.Width = None,
+    data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
+) -> None:
+    """Robust joint learning: weighting (eq. 7) then optimization (eq. 8) until δ ≤ tol or max-iters.
+
+    Without --run, the run directory is runs/<task>-<datasets>. Runs the warm start first when the run has none. Rerun the same command after an interruption to resume from the last completed epoch.
+    """
+    from jointnet_cli.joint.stages import irls as stage
+
+    flags = dict(task=task, datasets=datasets, run=run, arch=arch, size=size, seed=seed, lr=lr,
+                 batch_size=batch_size, epochs=epochs, epochs_per_iter=epochs_per_iter, max_iters=max_iters,
+                 tol=tol, block=block, hole=hole, width=width, data_dir=data_dir, device=device, **{"lambda": lambda_})
+    result = run_training_command("irls", recipe, flags, json_, stage)
+
+    def human() -> None:
+        its = result["iterations"]
+        if result.get("converged"):
+            stop = result.get("stopped", {})
+            line = f"converged: δ = {stop.get('delta', 0):.4g} ≤ tol at iteration {stop.get('k')} after {len(its)} optimized iterations"
+        else:
+            line = f"not converged: stopped after max-iters = {len(its)} iterations (last δ = {its[-1]['delta']:.4g})" if its \
+                else "not converged"
+        stdout().print(f"{line}\nfinal networks: {result['run']}/{result['final_checkpoint']}")
+
+    emit(result, json_, human)

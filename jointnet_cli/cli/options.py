@@ -1,0 +1,53 @@
+"""Option types shared by the training subcommands (one polarity per idea, kebab-case)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+_T = "Training"
+Task = Annotated[Optional[str], typer.Option("--task", help="Task: ae (image completion).", rich_help_panel=_T)]
+Datasets = Annotated[Optional[str], typer.Option(
+    "--datasets", help="Comma list of prepared datasets, or @synth8 for a builtin collection.", rich_help_panel=_T)]
+Run = Annotated[Optional[Path], typer.Option(
+    "--run", help="Run directory. Default: runs/<task>-<datasets>.", rich_help_panel=_T)]
+Arch = Annotated[Optional[str], typer.Option("--arch", help="Architecture (ae: ae9).", rich_help_panel=_T)]
+Size = Annotated[Optional[int], typer.Option("--size", help="Image size; must match the data.", rich_help_panel=_T)]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of initial weights, batches and holes.", show_default="0", rich_help_panel=_T)]
+Lambda = Annotated[Optional[float], typer.Option("--lambda", help="λ, consistency strength.", show_default="10", rich_help_panel=_T)]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate.", show_default="0.001", rich_help_panel=_T)]
+BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Mini-batch size.", show_default="32", rich_help_panel=_T)]
+Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Warm-start epochs per dataset.", show_default="10", rich_help_panel=_T)]
+EpochsPerIter = Annotated[Optional[int], typer.Option("--epochs-per-iter", help="Epochs per IRLS iteration.", show_default="3", rich_help_panel=_T)]
+MaxIters = Annotated[Optional[int], typer.Option("--max-iters", help="IRLS iterations at most.", show_default="8", rich_help_panel=_T)]
+Tol = Annotated[Optional[float], typer.Option("--tol", help="Stop IRLS when δ ≤ tol.", show_default="0.01", rich_help_panel=_T)]
+Block = Annotated[Optional[str], typer.Option(
+    "--block", help="BCD block: epoch (one epoch per network in turn, the paper) or step (round-robin mini-batches).", show_default="epoch",
+    rich_help_panel=_T)]
+Width = Annotated[Optional[int], typer.Option("--width", help="Channels of the first layer (network width).", show_default="32", rich_help_panel=_T)]
+Hole = Annotated[Optional[int], typer.Option("--hole", help="Side of the square hole, ae task.", show_default="22", rich_help_panel=_T)]
+
+_G = "General"
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Where prepared datasets live.", show_default="data", rich_help_panel=_G)]
+Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda.", show_default="auto", rich_help_panel=_G)]
+Recipe = Annotated[Optional[Path], typer.Option("--recipe", help="TOML recipe; flags override it.", rich_help_panel=_G)]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", rich_help_panel=_G)]
+
+# CLI option name → RunConfig field
+CONFIG_FIELDS = {
+    "task": "task", "datasets": "datasets", "arch": "arch", "size": "image_size", "seed": "seed",
+    "lambda": "lam", "lr": "lr", "batch_size": "batch_size", "epochs": "epochs",
+    "epochs_per_iter": "epochs_per_iter", "max_iters": "max_iters", "tol": "tol", "block": "block", "hole": "hole", "width": "width",
+}
+
+
+def merge(recipe: dict, flags: dict) -> dict:
+    """defaults < recipe < flags: flags that were given (not None) win over the recipe."""
+    return {**recipe, **{k: v for k, v in flags.items() if v is not None}}
+
+
+def config_settings(settings: dict) -> dict:
+    """The subset of merged settings that are run-configuration fields, renamed."""
+    return {CONFIG_FIELDS[k]: v for k, v in settings.items() if k in CONFIG_FIELDS and v is not None}

@@ -1,0 +1,87 @@
+"""Human output (rich, on stderr) and machine output (--json, on stdout)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from jointnet_cli.joint.reporter import Reporter
+
+
+def console(quiet: bool = False) -> Console:
+    """Human output goes to stderr so stdout stays clean for results and --json."""
+    return Console(stderr=True, quiet=quiet, highlight=False)
+
+
+def stdout() -> Console:
+    """Results (the final lines and tables a user or script reads) go to stdout."""
+    return Console(highlight=False, soft_wrap=True)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _mean(d: dict) -> float:
+    return sum(d.values()) / max(len(d), 1)
+
+
+class RichReporter(Reporter):
+    """A progress bar for the epochs in flight and a live table of finished stages/iterations."""
+
+    def __init__(self, con: Console, primary_metric: str = "mse"):
+        self.con = con
+        self.metric = primary_metric
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=con,
+        )
+        self.table = Table(title="IRLS", title_justify="left")
+        for col in ("k", "δ", "data loss", f"test {self.metric}", "seconds"):
+            self.table.add_column(col, justify="right")
+        self.live: Live | None = None
+        self._task = None
+
+    def __enter__(self) -> "RichReporter":
+        self.live = Live(self, console=self.con, refresh_per_second=4, transient=False)
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def __rich__(self) -> Group:
+        return Group(self.table, self.progress) if self.table.row_count else Group(self.progress)
+
+    def start(self, title: str, total: int) -> None:
+        self._task = self.progress.add_task(title, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        if self._task is not None:
+            self.progress.advance(self._task, steps)
+
+    def finish(self) -> None:
+        if self._task is not None:
+            self.progress.remove_task(self._task)
+            self._task = None
+
+    def epoch(self, stage: str, info: dict) -> None:
+        label = f"IRLS k={info['k']}" if stage == "irls" else "warm start"
+        metric = _mean({k: v[self.metric] for k, v in info["metrics"].items()})
+        self.con.log(f"{label} epoch {info['epoch']}: data loss {_mean(info['data_loss']):.5f}, "
+                     f"test {self.metric} {metric:.5f} ({info['seconds']:.1f} s)")
+
+    def iteration(self, entry: dict) -> None:
+        metric = _mean({k: v[self.metric] for k, v in entry["metrics"].items()})
+        self.table.add_row(str(entry["k"]), f"{entry['delta']:.4f}",
+                           f"{_mean(entry['objective']['data_loss']):.5f}", f"{metric:.5f}", f"{entry['seconds']:.1f}")
+
+    def message(self, text: str) -> None:
+        self.con.log(text)

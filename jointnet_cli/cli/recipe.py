@@ -1,0 +1,69 @@
+"""TOML recipes: defaults < recipe < flags.
+
+A recipe's top-level keys apply to every command that takes them; a table
+named after a command (`[irls]`, `[prepare]`, …) applies to that command
+alone. Keys are option names (`batch-size` or `batch_size`). A key that no
+command knows, or a value of the wrong type, is an error naming the key.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from jointnet_cli.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# Options a recipe may set, with their types, for every command that has them.
+RECIPE_KEYS: dict[str, type] = {
+    "task": str, "datasets": str, "arch": str, "size": int, "seed": int, "lambda": float, "lr": float,
+    "batch_size": int, "epochs": int, "epochs_per_iter": int, "max_iters": int, "tol": float,
+    "block": str, "hole": int, "width": int, "data_dir": str, "device": str, "run": str,
+    "train": int, "test": float, "builtin": str, "force": bool,
+}
+COMMANDS = ("prepare", "warmstart", "irls", "baseline", "evaluate", "complete", "sample")
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    norm = key.replace("-", "_")
+    if norm not in RECIPE_KEYS:
+        raise UserError(f"recipe {where}: unknown key {key!r}")
+    want = RECIPE_KEYS[norm]
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if norm == "datasets" and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+        raise UserError(f"recipe {where}: {key!r} must be {want.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def load_recipe(path: Path | None, command: str) -> dict[str, Any]:
+    """Settings from a recipe file for `command`, keyed by option name with underscores."""
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise UserError(f"recipe not found: {path}") from None
+    except OSError as e:
+        raise UserError(f"cannot read recipe {path}: {e.strerror or e}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"recipe {path} is not valid TOML ({e})") from None
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            if key not in COMMANDS:
+                raise UserError(f"recipe {path}: unknown table [{key}] (tables are named after commands)")
+            continue
+        out[key.replace("-", "_")] = _check(key, value, str(path))
+    for key, value in data.get(command, {}).items():
+        out[key.replace("-", "_")] = _check(key, value, f"{path} [{command}]")
+    return out

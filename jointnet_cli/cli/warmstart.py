@@ -1,0 +1,33 @@
+"""`jointnet warmstart`: train the L2 (all weights 1) problem and set σ per window."""
+
+from __future__ import annotations
+
+import typer
+
+from jointnet_cli.cli import options as o
+from jointnet_cli.cli.output import stdout
+from jointnet_cli.cli.root import app
+from jointnet_cli.cli.training import emit, run_training_command
+
+
+@app.command(epilog="Example: jointnet warmstart --task ae --datasets @synth8 --run runs/ae8 --epochs 10")
+def warmstart(
+    task: o.Task = None, datasets: o.Datasets = None, run: o.Run = None, arch: o.Arch = None,
+    size: o.Size = None, seed: o.Seed = None, lambda_: o.Lambda = None, lr: o.Lr = None,
+    batch_size: o.BatchSize = None, epochs: o.Epochs = None, epochs_per_iter: o.EpochsPerIter = None,
+    max_iters: o.MaxIters = None, tol: o.Tol = None, block: o.Block = None, hole: o.Hole = None, width: o.Width = None,
+    data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
+) -> None:
+    """Warm start: train every network with the plain L2 coupling, then compute σ (paper eq. 5).
+
+    Creates the run directory (config.json) when it is new; resumes from the last completed epoch when rerun.
+    """
+    from jointnet_cli.joint.stages import warmstart as stage
+
+    flags = dict(task=task, datasets=datasets, run=run, arch=arch, size=size, seed=seed, lr=lr,
+                 batch_size=batch_size, epochs=epochs, epochs_per_iter=epochs_per_iter, max_iters=max_iters,
+                 tol=tol, block=block, hole=hole, width=width, data_dir=data_dir, device=device, **{"lambda": lambda_})
+    result = run_training_command("warmstart", recipe, flags, json_, stage)
+    emit(result, json_, lambda: stdout().print(
+        f"warm start done: {result['epochs_done']} epochs, σ per window = "
+        + ", ".join(f"{s:.4g}" for s in result["sigma"]) + f"\ncheckpoint: {result['run']}/{result['checkpoint']}"))

@@ -1,0 +1,63 @@
+"""Prepared datasets held in memory as uint8 tensors, batched on the fly.
+
+A dataset is read from disk once; each step indexes the in-memory tensor, so
+there is no per-step file I/O. Conversion to float (and augmentation, where a
+task has it) happens per batch, on the training device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from jointnet_cli.data.format import PreparedDataset, load_dataset
+
+
+@dataclass
+class SplitTensors:
+    images: torch.Tensor            # uint8 (N, C, H, W), on the device
+    labels: torch.Tensor | None     # int64 (N,) or None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+        """Index tensors of one epoch: shuffled by `generator`, in order when it is None; last batch may be short."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        for start in range(0, n, batch_size):
+            yield order[start : start + batch_size].to(self.images.device)
+
+    def num_batches(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)
+
+
+@dataclass
+class DomainData:
+    """One dataset of a run: its name, train and test splits on the device, and its manifest."""
+
+    name: str
+    train: SplitTensors
+    test: SplitTensors
+    manifest: dict
+
+
+def to_device(ds: PreparedDataset, device: torch.device | str) -> DomainData:
+    def split(s) -> SplitTensors:
+        labels = torch.from_numpy(s.labels).to(device) if s.labels is not None else None
+        return SplitTensors(torch.from_numpy(s.images).to(device), labels)
+
+    return DomainData(ds.name, split(ds.train), split(ds.test), ds.manifest)
+
+
+def load_domains(data_dir: Path, names: list[str], device: torch.device | str) -> list[DomainData]:
+    """Load every named dataset into memory on `device` (checksums verified)."""
+    return [to_device(load_dataset(Path(data_dir), name), device) for name in names]
+
+
+def as_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, C, H, W) in [0, 255] → float32 in [0, 1]."""
+    return images.float().div_(255.0)

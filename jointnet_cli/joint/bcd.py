@@ -1,0 +1,112 @@
+"""Block-coordinate descent for the coupled problem (paper §4.2.3, eqs. 6 and 9).
+
+For network i with the others fixed, eq. 6 reduces to
+
+    f_i(θ_i) + Σ_l C_il ‖θ_i^l − m_il‖² + const,   C_il = Σ_j c_ijl,   m_il = Σ_j c_ijl θ_j^l / C_il
+
+so each block is ordinary training with every layer pulled towards its anchor.
+The pull enters as its exact gradient 2 C_il (θ_i^l − m_il) = 2 Σ_j c_ijl (θ_i^l − θ_j^l),
+added to the data gradient before the optimizer step (the same as adding the
+penalty to the loss, without building it into the autograd graph).
+
+`block="epoch"` (the paper) trains each network one epoch in turn against the
+others' current parameters; `block="step"` goes round-robin, one mini-batch
+per network, with anchors refreshed before every step.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import torch
+
+from jointnet_cli.data.loader import DomainData
+from jointnet_cli.joint.ensemble import Ensemble
+from jointnet_cli.joint.weights import anchor_coefficients, anchor_strengths
+from jointnet_cli.seeding import generator
+
+
+class Task(Protocol):
+    def loss(self, net, split, idx, gen) -> torch.Tensor: ...
+
+
+Anchor = tuple[float, list[torch.Tensor]]   # (C_il, m_il as tensors shaped like θ_i^l's parameters)
+
+
+def anchors(ens: Ensemble, c: torch.Tensor, i: int) -> dict[int, Anchor]:
+    """Eq. 9: for every layer l of network i with C_il > 0, the strength C_il and anchor m_il."""
+    strengths = anchor_strengths(c, i)
+    coef = anchor_coefficients(c, i)
+    out: dict[int, Anchor] = {}
+    with torch.no_grad():
+        for l in range(ens.num_layers):
+            if strengths[l] <= 0:
+                continue
+            js = [j for j in range(ens.n) if coef[l, j] != 0]
+            m = [
+                sum(float(coef[l, j]) * ens.params[j][l][k].detach() for j in js)
+                for k in range(len(ens.params[i][l]))
+            ]
+            out[l] = (float(strengths[l]), m)
+    return out
+
+
+def add_coupling_grad(params: list[list[torch.Tensor]], anchor: dict[int, Anchor]) -> None:
+    """grad θ_i^l += 2 C_il (θ_i^l − m_il): the gradient of C_il ‖θ_i^l − m_il‖²."""
+    with torch.no_grad():
+        for l, (strength, ms) in anchor.items():
+            for p, m in zip(params[l], ms):
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                p.grad.add_(p - m, alpha=2.0 * strength)
+
+
+def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor, gen: torch.Generator,
+          anchor: dict[int, Anchor]) -> torch.Tensor:
+    opt = ens.optimizers[i]
+    opt.zero_grad(set_to_none=False)
+    loss = task.loss(ens.nets[i], dom.train, idx, gen)
+    loss.backward()
+    add_coupling_grad(ens.params[i], anchor)
+    opt.step()
+    return loss.detach() * idx.numel()
+
+
+def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: Task, *,
+                batch_size: int, seed: int, key: tuple, block: str = "epoch",
+                on_step: Callable[[], None] | None = None) -> list[float]:
+    """One BCD round: every network trains one epoch of its own data against its anchors.
+
+    `c` is the (L, n, n) coupling tensor; `key` names the round so its random
+    draws (batch order, holes) are the same on a rerun. Returns the mean data
+    loss f_i of each network over the round.
+    """
+    n = ens.n
+    gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
+    totals = [torch.zeros((), device=domains[i].train.images.device) for i in range(n)]
+    if block == "epoch":
+        for i in range(n):
+            anchor = anchors(ens, c, i)
+            for idx in domains[i].train.batches(batch_size, gens[i]):
+                totals[i] += _step(ens, i, task, domains[i], idx, gens[i], anchor)
+                if on_step:
+                    on_step()
+    elif block == "step":
+        iters = [iter(domains[i].train.batches(batch_size, gens[i])) for i in range(n)]
+        live = list(range(n))
+        while live:
+            for i in list(live):
+                idx = next(iters[i], None)
+                if idx is None:
+                    live.remove(i)
+                    continue
+                totals[i] += _step(ens, i, task, domains[i], idx, gens[i], anchors(ens, c, i))
+                if on_step:
+                    on_step()
+    else:
+        raise ValueError(f"unknown block {block!r}")
+    return [float(t) / len(d.train) for t, d in zip(totals, domains)]
+
+
+def steps_per_round(domains: list[DomainData], batch_size: int) -> int:
+    return sum(d.train.num_batches(batch_size) for d in domains)

@@ -1,0 +1,82 @@
+"""The n networks of a run, their optimizers, and their snapshot tensors."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from jointnet_cli.errors import UserError
+from jointnet_cli.joint.layers import check_layers, layer_params, layer_stacks
+
+
+class Ensemble:
+    """n copies θ_1..θ_n of one architecture, one Adam optimizer each.
+
+    All copies start from the same initial weights (the template), so the
+    distances the IRLS weighting sees measure what the data pulled apart.
+    """
+
+    def __init__(self, names: list[str], template: nn.Module, layers: list[list[str]], *,
+                 lr: float, device: torch.device | str):
+        check_layers(template, layers)
+        self.names = list(names)
+        self.layers = layers
+        self.nets = [copy.deepcopy(template).to(device) for _ in names]
+        for net in self.nets:
+            net.train()
+        self.params = [layer_params(net, layers) for net in self.nets]        # [i][l] -> tensors of θ_i^l
+        self.optimizers = [torch.optim.Adam(net.parameters(), lr=lr) for net in self.nets]
+
+    @property
+    def n(self) -> int:
+        return len(self.nets)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def stacks(self) -> list[torch.Tensor]:
+        """(n, P_l) float64 per layer."""
+        return layer_stacks(self.nets, self.layers)
+
+    # -- snapshot tensors ------------------------------------------------------
+    def model_tensors(self) -> dict[str, torch.Tensor]:
+        """`{dataset}/{key}` for every parameter and buffer of every network."""
+        return {f"{name}/{k}": v for name, net in zip(self.names, self.nets) for k, v in net.state_dict().items()}
+
+    def optimizer_tensors(self) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for name, net, opt in zip(self.names, self.nets, self.optimizers):
+            pnames = [k for k, _ in net.named_parameters()]
+            for idx, st in opt.state_dict()["state"].items():
+                for key, value in st.items():
+                    out[f"{name}/{pnames[idx]}/{key}"] = torch.as_tensor(value)
+        return out
+
+    def load_model_tensors(self, tensors: dict[str, torch.Tensor], where: str) -> None:
+        for name, net in zip(self.names, self.nets):
+            own = net.state_dict()
+            sub = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + "/")}
+            missing = sorted(set(own) - set(sub))
+            if missing:
+                raise UserError(f"{where} has no weights for {name}/{missing[0]} (another architecture or dataset list?)")
+            for k, v in own.items():
+                if sub[k].shape != v.shape:
+                    raise UserError(
+                        f"{where}: {name}/{k} has shape {tuple(sub[k].shape)}, the model needs {tuple(v.shape)}"
+                    )
+            net.load_state_dict({k: sub[k] for k in own})
+
+    def load_optimizer_tensors(self, tensors: dict[str, torch.Tensor], where: str) -> None:
+        for name, net, opt in zip(self.names, self.nets, self.optimizers):
+            state = {}
+            for idx, (pname, p) in enumerate(net.named_parameters()):
+                prefix = f"{name}/{pname}/"
+                entry = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+                if entry:
+                    if entry.get("exp_avg") is not None and entry["exp_avg"].shape != p.shape:
+                        raise UserError(f"{where}: optimizer state of {name}/{pname} does not fit the model")
+                    state[idx] = entry
+            opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})

@@ -1,0 +1,110 @@
+"""IRLS for the robust objective (paper §4.2.2, eqs. 7–8).
+
+Each iteration k:
+  1. weighting — w_ijw^(k) = σ_w² / (σ_w² + d_ijw²) from the current parameters,
+     δ_k = max_{i<j,w} |w^(k) − w^(k−1)| (the warm start counts as all ones);
+     stop when δ_k ≤ tol, or after max_iters;
+  2. optimization — train Σ_i f_i + λ Σ_{i<j} Σ_w w_ijw d_ijw² by BCD for the
+     configured epochs, weights fixed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from jointnet_cli.errors import UserError
+from jointnet_cli.joint import weights as jw
+from jointnet_cli.joint.session import Session
+from jointnet_cli.joint.warmstart import objective_terms
+
+
+def run_irls(session: Session) -> dict:
+    """Run (or resume) IRLS after the warm start; returns the `irls` state entry."""
+    run, cfg = session.run, session.cfg
+    state = run.read_state()
+    ws = state.get("warmstart", {})
+    if not ws.get("checkpoint"):
+        raise UserError(f"run {run.path} has no finished warm start; run `jointnet warmstart --run {run.path}` first")
+    sigma = torch.tensor(ws["sigma"], dtype=torch.float64)
+    ir = state.setdefault("irls", {"iterations": []})
+    iterations: list[dict] = ir["iterations"]
+    if ir.get("converged"):
+        session.reporter.message(f"IRLS already converged after {len(iterations)} iterations")
+        return ir
+    L, n = session.ens.num_layers, session.n
+
+    # Parameters to continue from: an unfinished iteration, the last finished one, or the warm start.
+    current = ir.get("current")
+    if current and current.get("progress"):
+        session.load_snapshot(current["progress"])
+    else:
+        session.load_snapshot(iterations[-1]["checkpoint"] if iterations else ws["checkpoint"])
+
+    ir.pop("converged", None)
+    while True:
+        k = len(iterations) + 1
+        if k > cfg.max_iters:
+            ir["converged"] = False
+            break
+        previous = torch.tensor(iterations[-1]["weights"], dtype=torch.float64) if iterations \
+            else torch.ones(jw.num_windows(L), n, n, dtype=torch.float64)
+        if current is None:
+            # 1. weighting, from the parameters before this iteration's optimization
+            w = jw.irls_weights(jw.window_sq_distances(session.layer_sq_distances()), sigma)
+            d = jw.delta(w, previous)
+            if d <= cfg.tol:
+                ir["converged"] = True
+                ir["stopped"] = {"k": k, "delta": d, "weights": w.tolist()}
+                break
+            current = {"k": k, "delta": d, "weights": w.tolist(), "epochs_done": 0}
+            ir["current"] = current
+            run.write_state(state)
+        w = torch.tensor(current["weights"], dtype=torch.float64)
+        c = jw.coupling(w, cfg.lam, L)
+
+        # 2. optimization of eq. 8 with the weights fixed
+        history = current.setdefault("history", [])
+
+        def checkpoint(epoch: int, losses: list[float], seconds: float) -> None:
+            old = current.get("progress")
+            current["progress"] = session.save_snapshot(
+                f"irls-{k:03d}-e{epoch:04d}", stage="irls", iteration=k, epoch=epoch)
+            history.append({"epoch": epoch, "data_loss": dict(zip(session.ens.names, losses)),
+                            "metrics": session.evaluate(), "seconds": seconds})
+            current["epochs_done"] = epoch
+            run.write_state(state)
+            session.remove_snapshot(old)
+            session.reporter.epoch("irls", {"k": k, **history[-1]})
+
+        losses = session.train_epochs(c, stage="irls", iteration=k, first=current["epochs_done"],
+                                      last=cfg.epochs_per_iter, checkpoint_every=checkpoint)
+        if not losses:
+            losses = list(history[-1]["data_loss"].values())
+        entry = {
+            "k": k,
+            "delta": current["delta"],
+            "weights": current["weights"],                 # [W][n][n], w_ii = 1
+            "checkpoint": session.save_snapshot(f"irls-{k:03d}", stage="irls", iteration=k,
+                                                epoch=cfg.epochs_per_iter, weights=w, sigma=sigma),
+            "metrics": session.evaluate(),
+            "objective": objective_terms(session, c, losses, sigma),
+            "epochs": cfg.epochs_per_iter,
+            "history": history,
+            "seconds": sum(h["seconds"] for h in history),
+        }
+        superseded = iterations[-1]["checkpoint"] if iterations else ws["checkpoint"]
+        iterations.append(entry)
+        progress = current.get("progress")
+        ir.pop("current", None)
+        current = None
+        run.write_state(state)
+        session.remove_snapshot(progress)
+        session.drop_optimizer_state(superseded)
+        session.remove_stale(f"irls-{k:03d}-e*.safetensors")
+        session.reporter.iteration(entry)
+
+    ir.pop("current", None)
+    ir["final_checkpoint"] = iterations[-1]["checkpoint"] if iterations else ws["checkpoint"]
+    ir["max_iters"], ir["tol"] = cfg.max_iters, cfg.tol
+    run.write_state(state)
+    return ir

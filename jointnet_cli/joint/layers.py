@@ -1,0 +1,36 @@
+"""Layer partition: the parameter tensors of θ_i^1..θ_i^L (DESIGN §1 "What is a layer")."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def check_layers(model: nn.Module, layers: list[list[str]]) -> None:
+    """Every name is a parameter (not a buffer) of `model`, and no name is in two layers."""
+    params = dict(model.named_parameters())
+    seen: set[str] = set()
+    for group in layers:
+        if not group:
+            raise ValueError("a layer must hold at least one parameter")
+        for name in group:
+            if name not in params:
+                raise ValueError(f"layer list names {name!r}, which is not a parameter of the model")
+            if name in seen:
+                raise ValueError(f"parameter {name!r} is in two layers")
+            seen.add(name)
+
+
+def layer_params(model: nn.Module, layers: list[list[str]]) -> list[list[torch.Tensor]]:
+    """The live parameter tensors of each layer, in layer order."""
+    params = dict(model.named_parameters())
+    return [[params[name] for name in group] for group in layers]
+
+
+def layer_stacks(models: list[nn.Module], layers: list[list[str]]) -> list[torch.Tensor]:
+    """For each layer l, the (n, P_l) float64 matrix whose row i is θ_i^l flattened."""
+    per_model = [layer_params(m, layers) for m in models]
+    return [
+        torch.stack([torch.cat([p.detach().reshape(-1) for p in per_model[i][l]]) for i in range(len(models))]).double()
+        for l in range(len(layers))
+    ]

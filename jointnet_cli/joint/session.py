@@ -1,0 +1,149 @@
+"""A training session on one run: its data, task, networks, checkpoints and progress.
+
+The stages (`warmstart`, `irls`, baselines) are written against this object so
+that each reads like the paper; everything about files and devices is here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from jointnet_cli.data.loader import DomainData, load_domains
+from jointnet_cli.errors import RunFailure, UserError
+from jointnet_cli.joint import weights as jw
+from jointnet_cli.joint.bcd import steps_per_round, train_round
+from jointnet_cli.joint.ensemble import Ensemble
+from jointnet_cli.joint.reporter import Reporter
+from jointnet_cli.models import build
+from jointnet_cli.runs.checkpoint import load_tensors, optim_path, save_tensors
+from jointnet_cli.runs.config import RunConfig
+from jointnet_cli.runs.rundir import RunDir
+from jointnet_cli.seeding import derive_seed
+from jointnet_cli.tasks import make_task
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but no CUDA device is available")
+    if device not in ("cpu", "cuda"):
+        raise UserError(f"--device must be auto, cpu or cuda (got {device!r})")
+    return torch.device(device)
+
+
+@dataclass
+class Session:
+    run: RunDir
+    cfg: RunConfig
+    domains: list[DomainData]
+    ens: Ensemble
+    task: object
+    device: torch.device
+    reporter: Reporter = field(default_factory=Reporter)
+
+    @classmethod
+    def open(cls, run: RunDir, cfg: RunConfig, *, data_dir: Path, device: torch.device,
+             reporter: Reporter | None = None) -> "Session":
+        domains = load_domains(data_dir, list(cfg.datasets), device)
+        for d in domains:
+            if d.train.images.shape[-1] != cfg.image_size:
+                raise UserError(f"dataset {d.name} is {d.train.images.shape[-1]} px; the run uses {cfg.image_size} px")
+        with torch.random.fork_rng(devices=[]):               # one initial θ shared by all networks
+            torch.manual_seed(derive_seed(cfg.seed, "init"))
+            built = build(cfg.arch, image_size=cfg.image_size, channels=domains[0].train.images.shape[1],
+                          width=cfg.width)
+        ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device)
+        task = make_task(cfg.task, hole=cfg.hole)
+        return cls(run, cfg, domains, ens, task, device, reporter or Reporter())
+
+    @property
+    def n(self) -> int:
+        return self.ens.n
+
+    # -- distances -------------------------------------------------------------
+    def layer_sq_distances(self) -> torch.Tensor:
+        """(L, n, n) ‖θ_i^l − θ_j^l‖² on the current parameters."""
+        return jw.layer_sq_distances(self.ens.stacks()).cpu()
+
+    # -- training --------------------------------------------------------------
+    def train_epochs(self, c: torch.Tensor, *, stage: str, iteration: int, first: int, last: int,
+                     checkpoint_every) -> list[float]:
+        """Train BCD rounds `first`..`last-1` with coupling `c`; after each, call checkpoint_every(epoch, losses)."""
+        losses: list[float] = []
+        self.reporter.start(f"{stage} epochs {first + 1}–{last}", (last - first) * steps_per_round(self.domains, self.cfg.batch_size))
+        try:
+            for epoch in range(first, last):
+                t0 = time.perf_counter()
+                losses = train_round(
+                    self.ens, c.to(torch.float64), self.domains, self.task,
+                    batch_size=self.cfg.batch_size, seed=self.cfg.seed, key=(stage, iteration, epoch),
+                    block=self.cfg.block, on_step=self.reporter.advance,
+                )
+                for name, v in zip(self.ens.names, losses):
+                    if not math.isfinite(v):
+                        raise RunFailure(
+                            f"training diverged: the loss of {name} became {v} in {stage} epoch {epoch + 1}; "
+                            "the last good checkpoint is kept (try a smaller --lr)"
+                        )
+                checkpoint_every(epoch + 1, losses, time.perf_counter() - t0)
+        finally:
+            self.reporter.finish()
+        return losses
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        """The task's test metric for every dataset, on its whole test split."""
+        return {
+            d.name: self.task.evaluate(net, d.test, seed=self.cfg.seed, dataset=d.name)
+            for d, net in zip(self.domains, self.ens.nets)
+        }
+
+    # -- snapshots ---------------------------------------------------------------
+    def save_snapshot(self, name: str, *, stage: str, iteration: int = 0, epoch: int = 0,
+                      weights: torch.Tensor | None = None, sigma: torch.Tensor | None = None) -> str:
+        """Write checkpoints/NAME.safetensors (+ .optim) and return its path relative to the run."""
+        path = self.run.checkpoint(name)
+        meta = {"stage": stage, "iteration": str(iteration), "epoch": str(epoch), "arch": self.cfg.arch,
+                "datasets": ",".join(self.cfg.datasets)}
+        save_tensors(optim_path(path), self.ens.optimizer_tensors(), meta)
+        tensors = self.ens.model_tensors()
+        if weights is not None:
+            tensors["coupling/weights"] = weights.double()
+        if sigma is not None:
+            tensors["coupling/sigma"] = sigma.double()
+        save_tensors(path, tensors, meta)
+        return self.run.relative(path)
+
+    def load_snapshot(self, relative: str, *, with_optimizer: bool = True) -> dict[str, torch.Tensor]:
+        path = self.run.resolve(relative)
+        tensors, meta = load_tensors(path)
+        if meta.get("arch") != self.cfg.arch:
+            raise UserError(f"checkpoint {path} holds a {meta.get('arch')!r} model; the run uses {self.cfg.arch!r}")
+        self.ens.load_model_tensors({k: v.to(self.device) for k, v in tensors.items()}, str(path))
+        if with_optimizer:
+            opt_tensors, _ = load_tensors(optim_path(path))
+            self.ens.load_optimizer_tensors(opt_tensors, str(optim_path(path)))
+        return tensors
+
+    def drop_optimizer_state(self, relative: str | None) -> None:
+        """Remove NAME.optim.safetensors once a later snapshot supersedes it for resuming."""
+        if relative:
+            optim_path(self.run.resolve(relative)).unlink(missing_ok=True)
+
+    def remove_stale(self, pattern: str) -> None:
+        """Delete leftovers of writes a kill interrupted: temporary files and superseded snapshots matching `pattern`."""
+        leftovers = [*self.run.path.glob(".*.tmp"), *self.run.checkpoints.glob(".*.tmp"), *self.run.checkpoints.glob(pattern)]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+
+    def remove_snapshot(self, relative: str | None) -> None:
+        if not relative:
+            return
+        path = self.run.resolve(relative)
+        path.unlink(missing_ok=True)
+        optim_path(path).unlink(missing_ok=True)

@@ -1,0 +1,58 @@
+"""Library entry points of the training stages (what the CLI calls, and a notebook can too).
+
+    from jointnet_cli.joint.stages import irls
+    irls("runs/ae8", {"task": "ae", "datasets": "@synth8"}, data_dir="data")
+"""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from jointnet_cli.joint.irls import run_irls
+from jointnet_cli.joint.reporter import Reporter
+from jointnet_cli.joint.session import Session, resolve_device
+from jointnet_cli.joint.warmstart import run_warmstart
+from jointnet_cli.runs.configure import configure_run
+from jointnet_cli.runs.rundir import RunDir
+
+
+@contextmanager
+def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: Path | str = "data",
+                     device: str = "auto", reporter: Reporter | None = None) -> Iterator[Session]:
+    """Validate settings, lock the run directory, create its config.json if new, and open a Session.
+
+    `given` holds RunConfig fields (datasets as a spec: "a,b,c" or "@synth8").
+    Nothing is written before every setting has been checked.
+    """
+    run, data_dir = RunDir(run_path), Path(data_dir)
+    configure_run(run, given, data_dir=data_dir)        # validate before touching the disk
+    dev = resolve_device(device)
+    created = not run.path.exists()
+    run.path.mkdir(parents=True, exist_ok=True)
+    try:
+        with run.lock():
+            cfg, prints, new = configure_run(run, given, data_dir=data_dir)
+            session = Session.open(run, cfg, data_dir=data_dir, device=dev, reporter=reporter)
+            if new:
+                run.write_config(cfg.to_json(layers=session.ens.layers, data=prints))
+            yield session
+    except BaseException:
+        if created and not run.exists():
+            shutil.rmtree(run.path, ignore_errors=True)
+        raise
+
+
+def warmstart(run_path: Path | str, given: dict[str, Any], **kw: Any) -> dict:
+    """Train (or resume) the warm start of a run; returns its state.json entry."""
+    with training_session(run_path, given, **kw) as s:
+        return run_warmstart(s)
+
+
+def irls(run_path: Path | str, given: dict[str, Any], **kw: Any) -> dict:
+    """Run the warm start if the run has none, then IRLS; returns the `irls` state entry."""
+    with training_session(run_path, given, **kw) as s:
+        run_warmstart(s)
+        return run_irls(s)

@@ -1,0 +1,109 @@
+"""The fixed configuration of a run (DESIGN §3–§4 `config.json`).
+
+Torch-free: the CLI validates settings and creates run directories without
+importing torch. Every setting has one default here; recipes and flags only
+override it (defaults < recipe < flags).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from jointnet_cli.errors import UserError
+
+RUN_FORMAT = "jointnet-run/1"
+
+# task -> architectures that serve it; the first is the default.
+TASK_ARCHS: dict[str, tuple[str, ...]] = {"ae": ("ae9",)}
+
+# Settings a later stage may change on an existing run (continuing IRLS longer or
+# with another tolerance); every other setting is fixed by the first stage.
+ADJUSTABLE = frozenset({"max_iters", "tol"})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    task: str                                  # "ae" (image completion)
+    datasets: tuple[str, ...]                  # order = network index i
+    arch: str = ""                             # "" = the task's default architecture
+    image_size: int = 0                        # 0 = taken from the prepared data
+    seed: int = 0                              # initial weights, batch order, holes
+    lam: float = 10.0                          # λ, strength of the consistency term (paper: 10)
+    lr: float = 1e-3                           # Adam learning rate
+    batch_size: int = 32
+    epochs: int = 10                           # warm-start epochs per dataset
+    epochs_per_iter: int = 3                   # training epochs per IRLS iteration
+    max_iters: int = 8                         # IRLS iterations at most
+    tol: float = 1e-2                          # stop when δ ≤ tol
+    block: str = "epoch"                       # BCD block: one epoch ("epoch", paper) or one mini-batch ("step")
+    hole: int = 22                             # side of the square hole (ae task)
+    width: int = 32                            # channels of the first conv layer (ae9: 32 → 2.0 M parameters)
+    extra: dict = field(default_factory=dict, compare=False)  # keys written by later features
+
+    def to_json(self, *, layers: list[list[str]], data: dict[str, str]) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("extra")
+        d["datasets"] = list(self.datasets)
+        d["lambda"] = d.pop("lam")
+        return {"format": RUN_FORMAT, **d, "layers": layers, "data": data, **self.extra}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], where: str = "config.json") -> "RunConfig":
+        if not isinstance(d, dict):
+            raise UserError(f"{where} is not a JSON object")
+        fmt = d.get("format")
+        if fmt != RUN_FORMAT:
+            raise UserError(f"{where} has format {fmt!r}; this jointnet reads {RUN_FORMAT!r}")
+        values = {k: v for k, v in d.items() if k not in ("format", "layers", "data")}
+        if "lambda" in values:
+            values["lam"] = values.pop("lambda")
+        names = {f.name for f in fields(cls)}
+        extra = {k: values.pop(k) for k in list(values) if k not in names}
+        values["datasets"] = tuple(values.get("datasets") or ())
+        problems = validate(values, require=("task", "datasets"))
+        if problems:
+            raise UserError(f"{where} is not a valid run configuration: " + "; ".join(problems))
+        return cls(**values, extra=extra)
+
+    def with_adjustments(self, given: dict[str, Any]) -> "RunConfig":
+        return replace(self, **{k: v for k, v in given.items() if k in ADJUSTABLE})
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and v == v and abs(v) != float("inf")
+
+
+def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]:
+    """Every problem with a set of settings, named by the flag a user types."""
+    problems: list[str] = []
+    for key in require:
+        if values.get(key) in (None, "", ()):
+            problems.append(f"--{key.replace('_', '-')} is required")
+    task = values.get("task")
+    if task is not None and task not in TASK_ARCHS:
+        problems.append(f"--task {task!r} is not one of {', '.join(TASK_ARCHS)}")
+    arch = values.get("arch")
+    if arch and task in TASK_ARCHS and arch not in TASK_ARCHS[task]:
+        problems.append(f"--arch {arch!r} does not serve task {task!r} (choose {', '.join(TASK_ARCHS[task])})")
+    positive_ints = ("batch_size", "epochs", "epochs_per_iter", "max_iters", "hole", "width")
+    for key in positive_ints:
+        if key in values and not (_is_int(values[key]) and values[key] >= 1):
+            problems.append(f"--{key.replace('_', '-')} must be a whole number ≥ 1 (got {values[key]!r})")
+    for key, flag in (("lam", "--lambda"), ("lr", "--lr"), ("tol", "--tol")):
+        if key in values and not (_is_num(values[key]) and values[key] > 0):
+            problems.append(f"{flag} must be a number > 0 (got {values[key]!r})")
+    if "seed" in values and not (_is_int(values["seed"]) and values["seed"] >= 0):
+        problems.append(f"--seed must be a whole number ≥ 0 (got {values['seed']!r})")
+    if "image_size" in values and not (_is_int(values["image_size"]) and values["image_size"] >= 0):
+        problems.append(f"--size must be a whole number (got {values['image_size']!r})")
+    if "block" in values and values["block"] not in ("epoch", "step"):
+        problems.append(f"--block must be 'epoch' or 'step' (got {values['block']!r})")
+    ds = values.get("datasets")
+    if ds is not None and not (isinstance(ds, (list, tuple)) and all(isinstance(x, str) for x in ds)):
+        problems.append("datasets must be a list of names")
+    return problems

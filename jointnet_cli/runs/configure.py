@@ -1,0 +1,85 @@
+"""Create or reopen a run directory's configuration from user settings.
+
+The first stage that touches a run fixes its configuration; later stages read
+it and refuse a conflicting setting, naming the flag (DESIGN §3). Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from jointnet_cli.errors import UserError
+from jointnet_cli.runs.config import ADJUSTABLE, TASK_ARCHS, RunConfig, validate
+from jointnet_cli.runs.rundir import RunDir
+
+FLAG = {"lam": "--lambda", "image_size": "--size"}
+
+
+def flag(key: str) -> str:
+    return FLAG.get(key, "--" + key.replace("_", "-"))
+
+
+def _data_fingerprints(data_dir: Path, names: list[str]) -> tuple[dict[str, str], list[dict]]:
+    from jointnet_cli.data.format import read_manifest
+
+    manifests = [read_manifest(data_dir, name) for name in names]
+    prints = {name: m.get("sha256", {}).get("train.safetensors", "") for name, m in zip(names, manifests)}
+    return prints, manifests
+
+
+def configure_run(run: RunDir, given: dict[str, Any], *, data_dir: Path) -> tuple[RunConfig, dict[str, str], bool]:
+    """Resolve the run's configuration: (config, data fingerprints, is_new).
+
+    `given` maps RunConfig field names to the values from recipe and flags, with
+    `datasets` as the user's spec (comma list or @collection).
+    """
+    from jointnet_cli.data.collections import resolve_datasets
+
+    problems = validate({k: v for k, v in given.items() if k != "datasets"})
+    if problems:
+        raise UserError("; ".join(problems))
+    if "datasets" in given and given["datasets"] is not None:
+        given = {**given, "datasets": tuple(resolve_datasets(str(given["datasets"]), data_dir))}
+
+    if run.exists():
+        cfg = RunConfig.from_json(run.read_config(), where=str(run.config_path))
+        conflicts = []
+        for f in fields(RunConfig):
+            key = f.name
+            if key in given and key not in ADJUSTABLE and key != "extra" and given[key] != getattr(cfg, key):
+                shown = ",".join(cfg.datasets) if key == "datasets" else getattr(cfg, key)
+                conflicts.append(f"{flag(key)} (run has {shown})")
+        if conflicts:
+            raise UserError(
+                f"run {run.path} was created with other settings: {'; '.join(conflicts)}; "
+                "drop those flags or use a new --run"
+            )
+        prints, _ = _data_fingerprints(data_dir, list(cfg.datasets))
+        stored = run.read_config().get("data", {})
+        changed = [n for n in cfg.datasets if stored.get(n) and stored[n] != prints[n]]
+        if changed:
+            raise UserError(f"dataset {changed[0]} in {data_dir} differs from the one run {run.path} was trained on")
+        return cfg.with_adjustments(given), prints, False
+
+    problems = validate(given, require=("task", "datasets"))
+    if problems:
+        raise UserError("; ".join(problems))
+    names = list(given["datasets"])
+    prints, manifests = _data_fingerprints(data_dir, names)
+    sizes = {m.get("image_size") for m in manifests}
+    if len(sizes) != 1:
+        listing = ", ".join(f"{n} {m.get('image_size')} px" for n, m in zip(names, manifests))
+        raise UserError(f"datasets have different image sizes ({listing}); prepare them at one --size")
+    size = sizes.pop()
+    if given.get("image_size") and given["image_size"] != size:
+        raise UserError(f"--size {given['image_size']} does not match the prepared data ({size} px)")
+    task = given["task"]
+    values = {k: v for k, v in given.items() if v is not None}
+    values["arch"] = values.get("arch") or TASK_ARCHS[task][0]
+    values["image_size"] = size
+    cfg = RunConfig(**values)
+    if cfg.task == "ae" and cfg.hole >= size:
+        raise UserError(f"--hole {cfg.hole} must be smaller than the image size ({size} px)")
+    return cfg, prints, True

@@ -1,0 +1,99 @@
+"""The run directory (DESIGN §4): config.json, state.json, checkpoints/, report/.
+
+This module is the only place that knows the layout. It is torch-free; the
+checkpoint tensors themselves are read and written by `runs.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+from jointnet_cli.errors import UserError
+from jointnet_cli.runs.atomic import RunLock, atomic_write_json, read_json
+
+STATE_FORMAT = "jointnet-state/1"
+
+
+class RunDir:
+    """Paths and JSON files of one run directory."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    # -- paths -----------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report"
+
+    def checkpoint(self, name: str) -> Path:
+        """`checkpoints/NAME.safetensors`."""
+        return self.checkpoints / f"{name}.safetensors"
+
+    def relative(self, path: Path) -> str:
+        return Path(path).relative_to(self.path).as_posix()
+
+    def resolve(self, relative: str) -> Path:
+        """A path stored in state.json, checked to stay inside the run directory."""
+        p = (self.path / relative).resolve()
+        if self.path.resolve() not in p.parents:
+            raise UserError(f"state.json names a file outside the run directory: {relative!r}")
+        return p
+
+    def lock(self) -> RunLock:
+        return RunLock(self.path)
+
+    # -- files -----------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def read_config(self) -> dict[str, Any]:
+        return read_json(self.config_path, "run configuration")
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.config_path, config)
+
+    def read_state(self) -> dict[str, Any]:
+        if not self.state_path.exists():
+            return {"format": STATE_FORMAT}
+        state = read_json(self.state_path, "run state")
+        if not isinstance(state, dict):
+            raise UserError(f"{self.state_path} is not a JSON object")
+        if state.get("format") != STATE_FORMAT:
+            raise UserError(
+                f"{self.state_path} has format {state.get('format')!r}; this jointnet reads {STATE_FORMAT!r}"
+            )
+        return state
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        atomic_write_json(self.state_path, {**state, "format": STATE_FORMAT})
+
+
+def default_run_path(task: str, datasets_spec: str, root: Path = Path("runs")) -> Path:
+    """`runs/<task>-<datasets>`: the collection name for `@name`, else the names joined by '+'."""
+    spec = datasets_spec.strip()
+    if spec.startswith("@"):
+        slug = spec[1:]
+    else:
+        names = [s.strip() for s in spec.split(",") if s.strip()]
+        slug = "+".join(names)
+        if len(slug) > 60:
+            digest = hashlib.sha256(slug.encode()).hexdigest()[:8]
+            slug = f"{'+'.join(names[:3])}+{len(names) - 3}more-{digest}"
+    slug = re.sub(r"[^\w.+-]", "_", slug)
+    return root / f"{task}-{slug}"

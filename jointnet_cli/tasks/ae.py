@@ -1,0 +1,70 @@
+"""The `ae` task: image completion with an auto-encoder (DESIGN §2).
+
+Loss f_i = mean over pixels of ‖I − G(I ⊙ M)‖², where M zeroes one random
+square hole per image per step: the hole is filled with zeros (black, in the
+[0, 1] pixel scale), exactly the I ⊙ M of the formula. The test metric is the
+mean squared error over the whole image and over the hole alone, with holes
+placed by a generator seeded from the run seed and the dataset name, so every
+method trained in a run is scored on the same holes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from jointnet_cli.data.loader import SplitTensors, as_float
+from jointnet_cli.seeding import generator
+
+
+def hole_masks(count: int, size: int, hole: int, gen: torch.Generator) -> torch.Tensor:
+    """(count, 1, size, size) float masks: 0 inside one uniformly placed hole×hole square, 1 elsewhere."""
+    top = torch.randint(0, size - hole + 1, (count,), generator=gen)
+    left = torch.randint(0, size - hole + 1, (count,), generator=gen)
+    pos = torch.arange(size)
+    rows = (pos >= top[:, None]) & (pos < top[:, None] + hole)     # (count, size)
+    cols = (pos >= left[:, None]) & (pos < left[:, None] + hole)   # (count, size)
+    inside = rows[:, :, None] & cols[:, None, :]                   # (count, size, size)
+    return (~inside).float().unsqueeze(1)
+
+
+class AeTask:
+    """Image completion: train on random holes, score whole-image and hole MSE."""
+
+    name = "ae"
+    primary_metric = "mse"        # lower is better
+    higher_is_better = False
+
+    def __init__(self, hole: int = 22):
+        self.hole = hole
+
+    def check_size(self, image_size: int) -> str | None:
+        if self.hole >= image_size:
+            return f"--hole {self.hole} must be smaller than the image size {image_size}"
+        return None
+
+    def loss(self, net: nn.Module, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """f_i on one mini-batch: MSE between G(I ⊙ M) and I."""
+        images = as_float(split.images[idx])                                           # (B, C, H, W)
+        mask = hole_masks(images.shape[0], images.shape[-1], self.hole, gen).to(images.device)
+        return nn.functional.mse_loss(net(images * mask), images)
+
+    @torch.no_grad()
+    def evaluate(self, net: nn.Module, split: SplitTensors, *, seed: int, dataset: str,
+                 batch_size: int = 256) -> dict[str, float]:
+        """Test MSE over whole images and over the holes (sums over the split, divided once)."""
+        was_training = net.training
+        net.eval()
+        gen = generator(seed, "test-holes", dataset)
+        total_sq = hole_sq = 0.0
+        total_px = hole_px = 0
+        for idx in split.batches(batch_size):
+            images = as_float(split.images[idx])
+            mask = hole_masks(images.shape[0], images.shape[-1], self.hole, gen).to(images.device)
+            sq = (net(images * mask) - images).pow(2)
+            total_sq += sq.sum().item()
+            total_px += sq.numel()
+            hole_sq += (sq * (1 - mask)).sum().item()
+            hole_px += int((1 - mask).sum().item()) * images.shape[1]
+        net.train(was_training)
+        return {"mse": total_sq / max(total_px, 1), "mse_hole": hole_sq / max(hole_px, 1)}

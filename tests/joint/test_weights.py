@@ -1,0 +1,132 @@
+"""The formulas of DESIGN §1 on hand-made parameters."""
+
+import math
+
+import pytest
+import torch
+
+from jointnet_cli.joint import weights as jw
+
+
+def stacks_from(thetas):
+    """thetas[i][l] = list of floats for θ_i^l  →  (n, P_l) per layer."""
+    n, L = len(thetas), len(thetas[0])
+    return [torch.tensor([thetas[i][l] for i in range(n)], dtype=torch.float64) for l in range(L)]
+
+
+# three networks, three layers; network 2 differs from 0 and 1 in layer 2 only
+THETAS = [
+    [[0.0, 0.0], [1.0], [0.0, 0.0, 0.0]],
+    [[0.0, 1.0], [1.0], [0.0, 0.0, 1.0]],
+    [[0.0, 0.0], [3.0], [4.0, 0.0, 0.0]],
+]
+
+
+def test_layer_and_window_distances_match_the_definition():
+    d2 = jw.layer_sq_distances(stacks_from(THETAS))
+    assert d2.shape == (3, 3, 3)
+    assert d2[0, 0, 1] == 1 and d2[1, 0, 2] == 4 and d2[2, 0, 2] == 16 and d2[2, 1, 2] == 17
+    assert torch.equal(d2, d2.transpose(1, 2)) and (d2.diagonal(dim1=1, dim2=2) == 0).all()
+    dw = jw.window_sq_distances(d2)            # window w = layers w, w+1
+    assert dw.shape == (2, 3, 3)
+    assert dw[0, 0, 2] == 0 + 4 and dw[1, 0, 2] == 4 + 16 and dw[1, 1, 2] == 4 + 17
+
+
+def test_sigma_is_mean_over_i_of_nearest_neighbour_distance():
+    dw = jw.window_sq_distances(jw.layer_sq_distances(stacks_from(THETAS)))
+    sigma = jw.sigma_from(dw)
+    d = dw.sqrt()
+    expected = [sum(min(d[w, i, j] for j in range(3) if j != i) for i in range(3)) / 3 for w in range(2)]
+    assert sigma.tolist() == pytest.approx([float(e) for e in expected])
+    # window 0: nearest neighbours at 1, 1, 2 → mean 4/3
+    assert sigma[0].item() == pytest.approx(4 / 3)
+
+
+def test_irls_weights_delta_and_coupling_follow_the_formulas():
+    dw = jw.window_sq_distances(jw.layer_sq_distances(stacks_from(THETAS)))
+    sigma = jw.sigma_from(dw)
+    w = jw.irls_weights(dw, sigma)
+    for k in range(2):
+        for i in range(3):
+            for j in range(3):
+                want = 1.0 if i == j else sigma[k] ** 2 / (sigma[k] ** 2 + dw[k, i, j])
+                assert w[k, i, j].item() == pytest.approx(float(want))
+    ones = torch.ones_like(w)
+    assert jw.delta(w, ones) == pytest.approx(max(1 - w[k, i, j].item() for k in range(2) for i in range(3) for j in range(3) if i < j))
+    lam = 10.0
+    c = jw.coupling(w, lam, num_layers=3)
+    assert c.shape == (3, 3, 3)
+    # layer 0 is only in window 0, layer 1 in windows 0 and 1, layer 2 only in window 1
+    assert c[0, 0, 1].item() == pytest.approx(lam * w[0, 0, 1].item())
+    assert c[1, 0, 1].item() == pytest.approx(lam * (w[0, 0, 1] + w[1, 0, 1]).item())
+    assert c[2, 1, 2].item() == pytest.approx(lam * w[1, 1, 2].item())
+    assert torch.equal(c, c.transpose(1, 2)) and (c.diagonal(dim1=1, dim2=2) == 0).all()
+
+
+def test_single_layer_network_has_one_window_holding_that_layer():
+    stacks = [torch.tensor([[0.0], [3.0]], dtype=torch.float64)]
+    dw = jw.window_sq_distances(jw.layer_sq_distances(stacks))
+    assert dw.shape == (1, 2, 2) and dw[0, 0, 1] == 9
+    c = jw.coupling(torch.ones(1, 2, 2, dtype=torch.float64), 10.0, num_layers=1)
+    assert c[0, 0, 1] == 10.0 and c[0, 0, 0] == 0
+
+
+def test_identical_networks_and_single_network_do_not_divide_by_zero():
+    same = [torch.ones(4, 5, dtype=torch.float64)]
+    dw = jw.window_sq_distances(jw.layer_sq_distances(same))
+    sigma = jw.sigma_from(dw)
+    assert sigma.tolist() == [0.0]
+    w = jw.irls_weights(dw, sigma)
+    assert torch.isfinite(w).all() and (w == 1).all()
+    one = [torch.ones(1, 5, dtype=torch.float64)] * 2
+    dw1 = jw.window_sq_distances(jw.layer_sq_distances(one))
+    assert jw.sigma_from(dw1).tolist() == [0.0]
+    assert jw.delta(jw.irls_weights(dw1, jw.sigma_from(dw1)), torch.ones(1, 1, 1)) == 0.0
+
+
+def test_geman_mcclure_limits():
+    sigma = torch.tensor(2.0, dtype=torch.float64)
+    x = torch.tensor([0.0, 1e-4, 1e4], dtype=torch.float64)
+    rho = jw.geman_mcclure(x, sigma)
+    assert rho[0] == 0
+    assert rho[1].item() == pytest.approx(1e-8, rel=1e-6)      # ≈ x² near 0
+    assert rho[2].item() == pytest.approx(4.0, rel=1e-6)       # → σ² far away
+
+
+def test_robust_and_weighted_consistency_sum_over_pairs_once():
+    d2 = jw.layer_sq_distances(stacks_from(THETAS))
+    dw = jw.window_sq_distances(d2)
+    sigma = jw.sigma_from(dw)
+    lam = 2.0
+    robust = jw.robust_consistency(dw, sigma, lam)
+    by_hand = lam * sum(
+        sigma[w] ** 2 * dw[w, i, j] / (sigma[w] ** 2 + dw[w, i, j]) for w in range(2) for i in range(3) for j in range(i + 1, 3)
+    )
+    assert robust == pytest.approx(float(by_hand))
+    # with the IRLS weights of these same parameters, the weighted term equals the robust one (ρ = w·d²)
+    c = jw.coupling(jw.irls_weights(dw, sigma), lam, 3)
+    assert jw.weighted_consistency(d2, c) == pytest.approx(robust)
+
+
+def test_coupling_gradient_is_two_sum_c_times_difference():
+    torch.manual_seed(0)
+    n, shapes = 4, [(3, 2), (5,), (2, 2)]
+    thetas = [[torch.randn(s, dtype=torch.float64, requires_grad=True) for s in shapes] for _ in range(n)]
+    c = jw.coupling(_sym(torch.rand(2, n, n, dtype=torch.float64)), 10.0, 3)
+    # Σ_{i<j} Σ_l c_ijl ‖θ_i^l − θ_j^l‖², built with autograd
+    total = sum(c[l, i, j] * (thetas[i][l] - thetas[j][l]).pow(2).sum()
+                for l in range(3) for i in range(n) for j in range(i + 1, n))
+    total.backward()
+    for i in range(n):
+        for l in range(3):
+            analytic = 2 * sum(c[l, i, j] * (thetas[i][l] - thetas[j][l]) for j in range(n) if j != i)
+            assert torch.allclose(thetas[i][l].grad, analytic.detach())
+            # the anchor form of eq. 9: 2 C_il (θ_i^l − m_il)
+            coef = jw.anchor_coefficients(c, i)
+            m = sum(coef[l, j] * thetas[j][l].detach() for j in range(n))
+            assert torch.allclose(2 * jw.anchor_strengths(c, i)[l] * (thetas[i][l].detach() - m), analytic.detach())
+
+
+def _sym(t):
+    t = t.triu(1)
+    return t + t.transpose(1, 2)
