@@ -73,7 +73,7 @@ class RichReporter(Reporter):
             self._task = None
 
     def epoch(self, stage: str, info: dict) -> None:
-        label = f"IRLS k={info['k']}" if stage == "irls" else "warm start"
+        label = {"irls": f"IRLS k={info['k']}", "warmstart": "warm start"}.get(stage, stage)
         metric = _mean({k: v[self.metric] for k, v in info["metrics"].items()})
         self.con.log(f"{label} epoch {info['epoch']}: data loss {_mean(info['data_loss']):.5f}, "
                      f"test {self.metric} {metric:.5f} ({info['seconds']:.1f} s)")

@@ -26,6 +26,7 @@ import numpy as np
 import safetensors.numpy
 
 from jointnet_cli.errors import UserError
+from jointnet_cli.runs.atomic import fsync_dir, json_bytes
 
 FORMAT = "jointnet-data/1"
 FORMAT_PREFIX = "jointnet-data/"
@@ -118,23 +119,6 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # not supported on this platform (Windows)
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _manifest_bytes(manifest: dict) -> bytes:
-    return (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-
-
 def _split_bytes(split: Split) -> bytes:
     tensors = {"images": np.ascontiguousarray(split.images)}
     if split.labels is not None:
@@ -196,7 +180,7 @@ def write_dataset(
         }
     )
     try:
-        text = _manifest_bytes(full)
+        text = json_bytes(full)
     except (TypeError, ValueError) as e:
         raise ValueError(f"manifest is not JSON-serialisable: {e}") from e
 
@@ -207,7 +191,7 @@ def write_dataset(
         for fname, data in payloads.items():
             _write_file(tmp / fname, data)
         _write_file(tmp / MANIFEST, text)
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if target.exists() or target.is_symlink():
             if not force:  # appeared while we were writing
                 raise UserError(f"dataset '{name}' already exists in {data_dir} (use --force to overwrite)")
@@ -219,7 +203,7 @@ def write_dataset(
             if old is not None:
                 os.replace(old / "dataset", target)
             raise
-        _fsync_dir(data_dir)
+        fsync_dir(data_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:

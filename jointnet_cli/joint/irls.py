@@ -63,23 +63,8 @@ def run_irls(session: Session) -> dict:
         c = jw.coupling(w, cfg.lam, L)
 
         # 2. optimization of eq. 8 with the weights fixed
-        history = current.setdefault("history", [])
-
-        def checkpoint(epoch: int, losses: list[float], seconds: float) -> None:
-            old = current.get("progress")
-            current["progress"] = session.save_snapshot(
-                f"irls-{k:03d}-e{epoch:04d}", stage="irls", iteration=k, epoch=epoch)
-            history.append({"epoch": epoch, "data_loss": dict(zip(session.ens.names, losses)),
-                            "metrics": session.evaluate(), "seconds": seconds})
-            current["epochs_done"] = epoch
-            run.write_state(state)
-            session.remove_snapshot(old)
-            session.reporter.epoch("irls", {"k": k, **history[-1]})
-
-        losses = session.train_epochs(c, stage="irls", iteration=k, first=current["epochs_done"],
-                                      last=cfg.epochs_per_iter, checkpoint_every=checkpoint)
-        if not losses:
-            losses = list(history[-1]["data_loss"].values())
+        losses = session.train_resumable(state, current, c, stage="irls", iteration=k,
+                                         epochs=cfg.epochs_per_iter, prefix=f"irls-{k:03d}")
         entry = {
             "k": k,
             "delta": current["delta"],
@@ -89,18 +74,14 @@ def run_irls(session: Session) -> dict:
             "metrics": session.evaluate(),
             "objective": objective_terms(session, c, losses, sigma),
             "epochs": cfg.epochs_per_iter,
-            "history": history,
-            "seconds": sum(h["seconds"] for h in history),
+            "history": current["history"],
+            "seconds": sum(h["seconds"] for h in current["history"]),
         }
         superseded = iterations[-1]["checkpoint"] if iterations else ws["checkpoint"]
         iterations.append(entry)
-        progress = current.get("progress")
-        ir.pop("current", None)
+        session.finish_resumable(state, ir.pop("current"), f"irls-{k:03d}")
         current = None
-        run.write_state(state)
-        session.remove_snapshot(progress)
         session.drop_optimizer_state(superseded)
-        session.remove_stale(f"irls-{k:03d}-e*.safetensors")
         session.reporter.iteration(entry)
 
     ir.pop("current", None)

@@ -10,6 +10,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -72,29 +73,58 @@ class Session:
         return jw.layer_sq_distances(self.ens.stacks()).cpu()
 
     # -- training --------------------------------------------------------------
-    def train_epochs(self, c: torch.Tensor, *, stage: str, iteration: int, first: int, last: int,
-                     checkpoint_every) -> list[float]:
-        """Train BCD rounds `first`..`last-1` with coupling `c`; after each, call checkpoint_every(epoch, losses)."""
-        losses: list[float] = []
-        self.reporter.start(f"{stage} epochs {first + 1}–{last}", (last - first) * steps_per_round(self.domains, self.cfg.batch_size))
+    def train_resumable(self, state: dict, entry: dict, c: torch.Tensor, *, stage: str, iteration: int,
+                        epochs: int, prefix: str, evaluate: Callable[[], dict] | None = None) -> list[float]:
+        """Train BCD rounds `entry["epochs_done"]`…`epochs`−1 with the fixed coupling `c` (eq. 6).
+
+        After every round (one epoch of every dataset): a progress snapshot
+        `checkpoints/{prefix}-eNNNN`, the round's data loss, test metrics and
+        seconds appended to `entry["history"]`, and state.json written (`entry`
+        lives inside `state`). A rerun after a kill continues from the last
+        completed round; the caller loads `entry["progress"]` first. Returns the
+        last round's mean data loss per network. `evaluate` gives the test
+        metrics recorded per round (default: every network on its own test split).
+        """
+        evaluate = evaluate or self.evaluate
+        first = entry.get("epochs_done", 0)
+        history = entry.setdefault("history", [])
+        losses = list(history[-1]["data_loss"].values()) if history else []
+        steps = (epochs - first) * steps_per_round(self.domains, self.cfg.batch_size)
+        self.reporter.start(f"{stage}{f' k={iteration}' if stage == 'irls' else ''} epochs {first + 1}–{epochs}", steps)
         try:
-            for epoch in range(first, last):
+            for epoch in range(first, epochs):
                 t0 = time.perf_counter()
                 losses = train_round(
                     self.ens, c.to(torch.float64), self.domains, self.task,
                     batch_size=self.cfg.batch_size, seed=self.cfg.seed, key=(stage, iteration, epoch),
                     block=self.cfg.block, on_step=self.reporter.advance,
                 )
+                seconds = time.perf_counter() - t0
                 for name, v in zip(self.ens.names, losses):
                     if not math.isfinite(v):
                         raise RunFailure(
                             f"training diverged: the loss of {name} became {v} in {stage} epoch {epoch + 1}; "
                             "the last good checkpoint is kept (try a smaller --lr)"
                         )
-                checkpoint_every(epoch + 1, losses, time.perf_counter() - t0)
+                old = entry.get("progress")
+                entry["progress"] = self.save_snapshot(f"{prefix}-e{epoch + 1:04d}", stage=stage,
+                                                       iteration=iteration, epoch=epoch + 1)
+                history.append({"epoch": epoch + 1, "data_loss": dict(zip(self.ens.names, losses)),
+                                "metrics": evaluate(), "seconds": seconds})
+                entry["epochs_done"] = epoch + 1
+                self.run.write_state(state)
+                self.remove_snapshot(old)
+                self.reporter.epoch(stage, {"k": iteration, **history[-1]})
         finally:
             self.reporter.finish()
         return losses
+
+    def finish_resumable(self, state: dict, entry: dict, prefix: str) -> None:
+        """After the stage's final snapshot is recorded in `entry`: drop its progress snapshots."""
+        progress = entry.pop("progress", None)
+        self.run.write_state(state)
+        self.remove_snapshot(progress)
+        self.remove_stale(f"{prefix}-e*.safetensors")
 
     def evaluate(self) -> dict[str, dict[str, float]]:
         """The task's test metric for every dataset, on its whole test split."""

@@ -51,6 +51,15 @@ def warmstart(run_path: Path | str, given: dict[str, Any], **kw: Any) -> dict:
         return run_warmstart(s)
 
 
+def baseline(run_path: Path | str, given: dict[str, Any], *, method: str, fraction: float | None = None,
+             epochs: int | None = None, **kw: Any) -> dict:
+    """Train (or resume) one baseline (`isolated`, `shareall`, `l2`, `l2-partial`, `finetune`)."""
+    from jointnet_cli.joint.baselines import run_baseline
+
+    with training_session(run_path, given, **kw) as s:
+        return run_baseline(s, method, fraction=fraction, epochs=epochs)
+
+
 def irls(run_path: Path | str, given: dict[str, Any], **kw: Any) -> dict:
     """Run the warm start if the run has none, then IRLS; returns the `irls` state entry."""
     with training_session(run_path, given, **kw) as s:

@@ -27,52 +27,35 @@ def objective_terms(session: Session, c: torch.Tensor, losses: list[float],
     return terms
 
 
+def all_ones(session: Session) -> torch.Tensor:
+    """Window weights of the L2 problem: (W, n, n) ones."""
+    return torch.ones(jw.num_windows(session.ens.num_layers), session.n, session.n, dtype=torch.float64)
+
+
 def run_warmstart(session: Session) -> dict:
     """Train (or resume) the warm start and record it in state.json; returns its state entry."""
     run, cfg = session.run, session.cfg
     state = run.read_state()
-    ws = state.get("warmstart", {})
+    ws = state.setdefault("warmstart", {})
     if ws.get("checkpoint"):
-        session.reporter.message(f"warm start already done ({ws['epochs_done']} epochs); σ = {ws['sigma']}")
+        session.reporter.message(f"warm start already done ({ws['epochs_done']} epochs)")
         return ws
-    L = session.ens.num_layers
-    ones = torch.ones(jw.num_windows(L), session.n, session.n, dtype=torch.float64)
-    c = jw.coupling(ones, cfg.lam, L)                          # eq. 5 as an instance of eq. 6
-    start = ws.get("epochs_done", 0)
-    if start:
+    ones = all_ones(session)
+    c = jw.coupling(ones, cfg.lam, session.ens.num_layers)        # eq. 5 as an instance of eq. 6
+    if ws.get("progress"):
         session.load_snapshot(ws["progress"])
-        session.reporter.message(f"resuming the warm start after epoch {start}")
-    history = ws.get("history", [])
-
-    def checkpoint(epoch: int, losses: list[float], seconds: float) -> None:
-        old = ws.get("progress")
-        ws["progress"] = session.save_snapshot(f"warmstart-e{epoch:04d}", stage="warmstart", epoch=epoch)
-        metrics = session.evaluate()
-        history.append({"epoch": epoch, "data_loss": dict(zip(session.ens.names, losses)),
-                        "metrics": metrics, "seconds": seconds})
-        ws.update(epochs_done=epoch, epochs=cfg.epochs, history=history)
-        state["warmstart"] = ws
-        run.write_state(state)
-        session.remove_snapshot(old)
-        session.reporter.epoch("warmstart", history[-1])
-
-    losses = session.train_epochs(c, stage="warmstart", iteration=0, first=start, last=cfg.epochs,
-                                  checkpoint_every=checkpoint)
-    if not losses:  # all epochs were done before a kill during the final write
-        losses = list(history[-1]["data_loss"].values())
+        session.reporter.message(f"resuming the warm start after epoch {ws['epochs_done']}")
+    ws["epochs"] = cfg.epochs
+    losses = session.train_resumable(state, ws, c, stage="warmstart", iteration=0, epochs=cfg.epochs,
+                                     prefix="warmstart")
 
     sigma = jw.sigma_from(jw.window_sq_distances(session.layer_sq_distances()))
-    final = session.save_snapshot("warmstart", stage="warmstart", epoch=cfg.epochs, weights=ones, sigma=sigma)
     ws.update(
-        checkpoint=final,
+        checkpoint=session.save_snapshot("warmstart", stage="warmstart", epoch=cfg.epochs, weights=ones, sigma=sigma),
         sigma=sigma.tolist(),
         metrics=session.evaluate(),
         objective=objective_terms(session, c, losses, sigma),
-        seconds=sum(h["seconds"] for h in history),
+        seconds=sum(h["seconds"] for h in ws["history"]),
     )
-    progress = ws.pop("progress", None)
-    state["warmstart"] = ws
-    run.write_state(state)
-    session.remove_snapshot(progress)
-    session.remove_stale("warmstart-e*.safetensors")
+    session.finish_resumable(state, ws, "warmstart")
     return ws

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Callable
 from jointnet_cli.errors import RunFailure, UserError
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -51,7 +51,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def json_bytes(obj: Any) -> bytes:

@@ -1,0 +1,56 @@
+"""`jointnet baseline METHOD`: the paper's baselines through the same trainer and budget."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from jointnet_cli.cli import options as o
+from jointnet_cli.cli.output import stdout
+from jointnet_cli.cli.root import app
+from jointnet_cli.cli.training import emit, run_training_command
+
+
+@app.command(epilog="Examples: jointnet baseline isolated --run runs/ae8    |    "
+                    "jointnet baseline l2-partial --fraction 0.5 --run runs/ae8")
+def baseline(
+    method: Annotated[str, typer.Argument(help="isolated | shareall | l2 | l2-partial | finetune")],
+    fraction: Annotated[Optional[float], typer.Option(
+        "--fraction", help="l2-partial: share the first ⌈p·L⌉ layers.", show_default="0.25")] = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        "--epochs", help="Epochs per dataset for this baseline (default: the joint method's budget).")] = None,
+    task: o.Task = None, datasets: o.Datasets = None, run: o.Run = None, arch: o.Arch = None,
+    size: o.Size = None, seed: o.Seed = None, lambda_: o.Lambda = None, lr: o.Lr = None,
+    batch_size: o.BatchSize = None, block: o.Block = None, hole: o.Hole = None, width: o.Width = None,
+    data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
+) -> None:
+    """Train a baseline: isolated (C = 0), shareall (one network on the union), l2 (all weights 1), l2-partial (L2 on the first layers) or finetune (shareall, then each copy alone).
+
+    Every baseline gets as many epochs per dataset as the joint method (warm start + all IRLS iterations) unless --epochs is given; finetune's fine-tuning gets that budget on top of its shareall pretraining. A baseline may be the first stage of a new run. Rerun the same command to resume.
+    """
+    from jointnet_cli.joint.baselines import baseline_key
+    from jointnet_cli.joint.stages import baseline as stage
+
+    if method == "l2-partial" and fraction is None:
+        fraction = 0.25
+    baseline_key(method, fraction)                       # an unknown method or bad fraction fails here
+    if epochs is not None and epochs < 1:
+        from jointnet_cli.errors import UserError
+
+        raise UserError(f"--epochs must be a whole number ≥ 1 (got {epochs})")
+    flags = dict(task=task, datasets=datasets, run=run, arch=arch, size=size, seed=seed, lr=lr,
+                 batch_size=batch_size, block=block, hole=hole, width=width, data_dir=data_dir, device=device,
+                 **{"lambda": lambda_})
+    result = run_training_command(
+        "baseline", recipe, flags, json_,
+        lambda *a, **kw: stage(*a, method=method, fraction=fraction if method == "l2-partial" else None,
+                               epochs=epochs, **kw))
+
+    def human() -> None:
+        metric = next(iter(next(iter(result["metrics"].values()))))
+        mean = sum(m[metric] for m in result["metrics"].values()) / len(result["metrics"])
+        stdout().print(f"baseline {method}: {result['epochs']} epochs per dataset ({result['budget']}); "
+                       f"mean test {metric} {mean:.5f}\ncheckpoint: {result['run']}/{result['checkpoint']}")
+
+    emit(result, json_, human)

@@ -1,0 +1,175 @@
+"""`evaluate`: every trained method of a run on every dataset's test split, the paper-style table,
+the learned sharing (heatmaps, graphs, recovery of known groups) and curves over training.
+
+Metrics are recomputed from the checkpoints (the files are the truth); curves
+come from the per-epoch history in state.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jointnet_cli.errors import UserError
+from jointnet_cli.report.graph import graph_dot, graph_json, mutual_top_k
+from jointnet_cli.report.recovery import group_recovery
+from jointnet_cli.report.tables import results_table, table_csv, table_json, table_markdown
+from jointnet_cli.runs.atomic import atomic_write_bytes, atomic_write_json
+from jointnet_cli.runs.config import RunConfig
+from jointnet_cli.runs.rundir import RunDir
+
+METHOD_ORDER = ["joint", "isolated", "l2", "l2-partial-25", "l2-partial-50", "shareall", "finetune"]
+
+
+def trained_methods(state: dict) -> dict[str, dict]:
+    """method → {"checkpoint", "epochs", "budget"} for everything the run has finished."""
+    out: dict[str, dict] = {}
+    irls, ws = state.get("irls", {}), state.get("warmstart", {})
+    if irls.get("final_checkpoint"):
+        its = irls.get("iterations", [])
+        epochs = ws.get("epochs", 0) + sum(it["epochs"] for it in its)
+        out["joint"] = {"checkpoint": irls["final_checkpoint"], "epochs": epochs,
+                        "budget": f"{ws.get('epochs', 0)} warm start + {len(its)} IRLS iterations"
+                                  f" ({'converged' if irls.get('converged') else 'not converged'})"}
+    for key, b in sorted(state.get("baselines", {}).items()):
+        if b.get("checkpoint"):
+            budget = b.get("budget", "")
+            if "pretrained" in b:
+                budget += f"; after {b['pretrained']['epochs']} shareall epochs"
+            out[key] = {"checkpoint": b["checkpoint"], "epochs": b["epochs"], "budget": budget}
+    return out
+
+
+def curves(state: dict, metric: str) -> dict[str, list[tuple[float, float]]]:
+    """method → [(epoch, mean test metric over datasets)], epochs counted from the start of training."""
+    def mean(h: dict) -> float:
+        return float(np.mean([m[metric] for m in h["metrics"].values()]))
+
+    out: dict[str, list[tuple[float, float]]] = {}
+    ws = state.get("warmstart", {})
+    if ws.get("history"):
+        points = [(h["epoch"], mean(h)) for h in ws["history"]]
+        offset = ws.get("epochs", len(points))
+        for it in state.get("irls", {}).get("iterations", []):
+            points += [(offset + h["epoch"], mean(h)) for h in it.get("history", [])]
+            offset += it["epochs"]
+        out["joint"] = points
+    for key, b in sorted(state.get("baselines", {}).items()):
+        start = b.get("pretrained", {}).get("epochs", 0)
+        if b.get("history"):
+            out[key] = [(start + h["epoch"], mean(h)) for h in b["history"]]
+    return out
+
+
+def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device: str = "auto",
+                 plots: bool = False, top_k: int = 3) -> dict[str, Any]:
+    """Evaluate every trained method of the run; write report/results.{json,csv,md} (and plots)."""
+    from jointnet_cli.joint import weights as jw
+    from jointnet_cli.joint.session import Session, resolve_device
+
+    run = RunDir(run_path)
+    if not run.exists():
+        raise UserError(f"no run at {run.path} (config.json missing)")
+    if top_k < 1:
+        raise UserError(f"--top-k must be ≥ 1 (got {top_k})")
+    cfg = RunConfig.from_json(run.read_config(), where=str(run.config_path))
+    state = run.read_state()
+    methods = trained_methods(state)
+    if not methods:
+        raise UserError(f"run {run.path} has no finished method yet (train irls or a baseline first)")
+    session = Session.open(run, cfg, data_dir=Path(data_dir), device=resolve_device(device))
+    task = session.task
+    names = list(cfg.datasets)
+
+    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    final_weights = None
+    for method, info in methods.items():
+        session.load_snapshot(info["checkpoint"], with_optimizer=False)
+        metrics[method] = session.evaluate()
+        if method == "joint":
+            sigma = np.asarray(state["warmstart"]["sigma"])
+            import torch
+
+            final_weights = jw.irls_weights(jw.window_sq_distances(session.layer_sq_distances()),
+                                            torch.tensor(sigma)).numpy()
+
+    metric_names = list(next(iter(next(iter(metrics.values())).values())))
+    tables = {
+        m: results_table({meth: {d: v[m] for d, v in per.items()} for meth, per in metrics.items()},
+                         higher_is_better=task.higher_is_better, methods_order=METHOD_ORDER)
+        for m in metric_names
+    }
+    report = run.report
+    groups = [session.domains[i].manifest.get("group") for i in range(len(names))]
+    result: dict[str, Any] = {
+        "run": str(run.path), "task": cfg.task, "metric": task.primary_metric,
+        "higher_is_better": task.higher_is_better,
+        "budgets": {m: {"epochs": i["epochs"], "budget": i["budget"]} for m, i in methods.items()},
+        "metrics": metrics, "tables": {m: table_json(t) for m, t in tables.items()}, "files": [],
+    }
+
+    if final_weights is not None:
+        graphs = []
+        for w in range(final_weights.shape[0]):
+            edges = mutual_top_k(final_weights[w], top_k)
+            g = graph_json(names, edges, weights=final_weights[w], groups=groups)
+            graphs.append({"window": w + 1, **g})
+            dot = report / f"graph-w{w + 1:02d}.dot"
+            atomic_write_bytes(dot, graph_dot(names, edges, weights=final_weights[w], groups=groups,
+                                              title=f"window {w + 1} (layers {w + 1}, {w + 2}), mutual top-{top_k}").encode())
+            result["files"].append(str(dot))
+        result["sharing"] = {"top_k": top_k, "weights": final_weights.tolist(), "graphs": graphs}
+        if all(groups):
+            result["group_recovery"] = group_recovery(final_weights, groups)
+
+    if plots:
+        result["files"] += [str(p) for p in _plots(report, state, names, groups, final_weights, top_k,
+                                                   task.primary_metric)]
+
+    primary = tables[task.primary_metric]
+    md = [f"# Results: {run.path}", "", f"Task `{cfg.task}`, test metric `{task.primary_metric}` "
+          f"({'higher' if task.higher_is_better else 'lower'} is better).", ""]
+    for m, t in tables.items():
+        md += [f"## {m}", "", table_markdown(t, fmt="{:.5f}"), ""]
+    md += ["## Budgets (epochs per dataset)", ""] + [f"- {m}: {b['epochs']} ({b['budget']})"
+                                                    for m, b in result["budgets"].items()]
+    if "group_recovery" in result:
+        md += ["", "## Recovery of the known groups (adjusted Rand index per window)", "",
+               ", ".join(f"w{i + 1}: {v:.2f}" for i, v in enumerate(result["group_recovery"]))]
+    atomic_write_bytes(report / "results.md", ("\n".join(md) + "\n").encode())
+    atomic_write_bytes(report / "results.csv", table_csv(primary).encode())
+    result["files"] = [str(report / "results.json"), str(report / "results.csv"), str(report / "results.md"),
+                       *result["files"]]
+    atomic_write_json(report / "results.json", result)
+    return result
+
+
+def _plots(report: Path, state: dict, names: list[str], groups: list, final_weights, top_k: int,
+           metric: str) -> list[Path]:
+    from jointnet_cli.report.plots import plot_curves, plot_sharing_graph, plot_weight_heatmaps
+
+    out = []
+    series = curves(state, metric)
+    if series:
+        out.append(plot_curves(series, report / f"curves-{metric}.png", xlabel="epochs per dataset",
+                               ylabel=f"mean test {metric}", title=f"test {metric} over training"))
+    its = state.get("irls", {}).get("iterations", [])
+    if its:
+        ws_epochs = state["warmstart"].get("epochs", 0)
+        points, offset = [], ws_epochs
+        for it in its:
+            offset += it["epochs"]
+            points.append((offset, it["objective"]["weighted_consistency"]))
+        out.append(plot_curves({"joint": points}, report / "consistency.png", xlabel="epochs per dataset",
+                               ylabel="weighted consistency Σ c‖Δθ‖²", title="consistency term after each IRLS iteration"))
+        for it in its:
+            out.append(plot_weight_heatmaps(np.asarray(it["weights"]), names, report / f"weights-k{it['k']:03d}.png",
+                                            title=f"IRLS weights w_ijw, iteration {it['k']}"))
+    if final_weights is not None:
+        for w in range(final_weights.shape[0]):
+            out.append(plot_sharing_graph(names, mutual_top_k(final_weights[w], top_k), report / f"graph-w{w + 1:02d}.png",
+                                          groups=groups if any(groups) else None, weights=final_weights[w],
+                                          title=f"window {w + 1}: mutual top-{top_k} sharing graph"))
+    return out
