@@ -32,18 +32,23 @@ def _mean(d: dict) -> float:
     return sum(d.values()) / max(len(d), 1)
 
 
+def primary(metrics: dict[str, dict]) -> tuple[str, float]:
+    """The task's first (primary) metric and its mean over datasets: mse for ae, accuracy for classify."""
+    name = next(k for k, v in next(iter(metrics.values())).items() if isinstance(v, (int, float)))
+    return name, _mean({d: m[name] for d, m in metrics.items()})
+
+
 class RichReporter(Reporter):
     """A progress bar for the epochs in flight and a live table of finished stages/iterations."""
 
-    def __init__(self, con: Console, primary_metric: str = "mse"):
+    def __init__(self, con: Console):
         self.con = con
-        self.metric = primary_metric
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=con,
         )
         self.table = Table(title="IRLS", title_justify="left")
-        for col in ("k", "δ", "data loss", f"test {self.metric}", "seconds"):
+        for col in ("k", "δ", "data loss", "test metric (mean)", "seconds"):
             self.table.add_column(col, justify="right")
         self.live: Live | None = None
         self._task = None
@@ -74,14 +79,14 @@ class RichReporter(Reporter):
 
     def epoch(self, stage: str, info: dict) -> None:
         label = {"irls": f"IRLS k={info['k']}", "warmstart": "warm start"}.get(stage, stage)
-        metric = _mean({k: v[self.metric] for k, v in info["metrics"].items()})
+        name, value = primary(info["metrics"])
         self.con.log(f"{label} epoch {info['epoch']}: data loss {_mean(info['data_loss']):.5f}, "
-                     f"test {self.metric} {metric:.5f} ({info['seconds']:.1f} s)")
+                     f"test {name} {value:.5f} ({info['seconds']:.1f} s)")
 
     def iteration(self, entry: dict) -> None:
-        metric = _mean({k: v[self.metric] for k, v in entry["metrics"].items()})
+        name, value = primary(entry["metrics"])
         self.table.add_row(str(entry["k"]), f"{entry['delta']:.4f}",
-                           f"{_mean(entry['objective']['data_loss']):.5f}", f"{metric:.5f}", f"{entry['seconds']:.1f}")
+                           f"{_mean(entry['objective']['data_loss']):.5f}", f"{name} {value:.5f}", f"{entry['seconds']:.1f}")
 
     def message(self, text: str) -> None:
         self.con.log(text)

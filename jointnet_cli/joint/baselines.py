@@ -15,7 +15,6 @@ while IRLS has not run), unless `epochs` is given.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -24,7 +23,7 @@ from jointnet_cli.data.loader import DomainData, SplitTensors
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint import weights as jw
 from jointnet_cli.joint.ensemble import Ensemble
-from jointnet_cli.joint.session import Session
+from jointnet_cli.joint.session import Session, initial_network
 from jointnet_cli.joint.warmstart import all_ones
 
 METHODS = ("isolated", "shareall", "l2", "l2-partial", "finetune")
@@ -64,12 +63,28 @@ def joint_budget(cfg, state: dict) -> tuple[int, str]:
     return planned, f"planned joint maximum: {ws_epochs} + {cfg.max_iters} × {cfg.epochs_per_iter}"
 
 
-def union(domains: list[DomainData]) -> DomainData:
-    """All training sets as one dataset (for shareall); the test split is unused."""
+def union(domains: list[DomainData], classes_per_head: int = 0) -> DomainData:
+    """All training sets as one dataset (for shareall); labels become dataset·K + class (one head each)."""
     images = torch.cat([d.train.images for d in domains])
-    labels = None if any(d.train.labels is None for d in domains) else torch.cat([d.train.labels for d in domains])
+    labels = None
+    if classes_per_head:
+        labels = torch.cat([i * classes_per_head + d.train.labels for i, d in enumerate(domains)])
     split = SplitTensors(images, labels)
     return DomainData("shared", split, split, {})
+
+
+def distribute(shared, ens: Ensemble, classes_per_head: int = 0) -> None:
+    """Give every dataset's network the shared backbone and, for classify, its own slice of the heads."""
+    state = shared.state_dict()
+    heads = set(getattr(shared, "head_names", ()))
+    for i, net in enumerate(ens.nets):
+        own = net.state_dict()
+        new = {k: state[k] for k in own if k not in heads and k != "class_mask"}
+        for k in heads:
+            new[k] = state[k][i * classes_per_head:(i + 1) * classes_per_head]
+        if "class_mask" in own:
+            new["class_mask"] = own["class_mask"]
+        net.load_state_dict(new)
 
 
 def run_baseline(session: Session, method: str, *, fraction: float | None = None,
@@ -118,24 +133,28 @@ def _finish(session: Session, state: dict, entry: dict, key: str) -> dict:
 
 
 def _shareall(session: Session, state: dict, entry: dict) -> dict:
-    """One network, from the same initial weights, trained on the union of all training sets."""
-    shared = Session(session.run, session.cfg, [union(session.domains)],
-                     Ensemble(["shared"], copy.deepcopy(session.ens.nets[0]), session.ens.layers,
-                              lr=session.cfg.lr, device=session.device),
+    """One network, from the same initial weights, trained on the union of all training sets.
+
+    For classification it has one head per dataset (label sets differ); the backbone is shared.
+    """
+    k = getattr(session.task, "k", 0)
+    built = initial_network(session.cfg, channels=session.domains[0].train.images.shape[1], num_classes=session.n * k)
+    shared = Session(session.run, session.cfg, [union(session.domains, k)],
+                     Ensemble(["shared"], built.model, session.ens.layers, lr=session.cfg.lr, device=session.device),
                      session.task, session.device, session.reporter)
+    if k:
+        shared.ens.nets[0].class_mask.copy_(torch.cat([net.class_mask for net in session.ens.nets]))
     if entry.get("progress"):
         shared.load_snapshot(entry["progress"])
-    none = torch.zeros(session.ens.num_layers, 1, 1, dtype=torch.float64)
-    task, seed = session.task, session.cfg.seed
 
     def per_dataset_metrics() -> dict:
-        net = shared.ens.nets[0]
-        return {d.name: task.evaluate(net, d.test, seed=seed, dataset=d.name) for d in session.domains}
+        distribute(shared.ens.nets[0], session.ens, k)
+        return session.evaluate()
 
+    none = torch.zeros(session.ens.num_layers, 1, 1, dtype=torch.float64)
     shared.train_resumable(state, entry, none, stage="shareall", iteration=0, epochs=entry["epochs"],
                            prefix="shareall", evaluate=per_dataset_metrics)
-    for net in session.ens.nets:                       # every dataset gets the shared network
-        net.load_state_dict(shared.ens.nets[0].state_dict())
+    distribute(shared.ens.nets[0], session.ens, k)
     return _finish(session, state, entry, "shareall")
 
 

@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from jointnet_cli.data.augment import Augment
 from jointnet_cli.data.loader import DomainData, load_domains
 from jointnet_cli.errors import RunFailure, UserError
 from jointnet_cli.joint import weights as jw
@@ -26,6 +27,27 @@ from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.seeding import derive_seed
 from jointnet_cli.tasks import make_task
+
+
+def class_counts(cfg: RunConfig, domains: list[DomainData]) -> list[int]:
+    """Classes per dataset for the classify task ([] for other tasks); unlabelled data is refused."""
+    if cfg.task != "classify":
+        return []
+    for d in domains:
+        if d.train.labels is None or d.test.labels is None:
+            raise UserError(f"classification needs labelled datasets; {d.name} has no labels (prepare it from class folders)")
+    return [len(d.manifest.get("classes", [])) for d in domains]
+
+
+def initial_network(cfg: RunConfig, *, channels: int, num_classes: int):
+    """The seeded initial network every dataset starts from (with --pretrained / --init-weights applied)."""
+    from jointnet_cli.models import initial_weights
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(cfg.seed, "init"))
+        built = build(cfg.arch, image_size=cfg.image_size, channels=channels, width=cfg.width, num_classes=num_classes)
+    initial_weights(built.model, arch=cfg.arch, pretrained=cfg.pretrained, init_weights=cfg.init_weights)
+    return built
 
 
 def resolve_device(device: str) -> torch.device:
@@ -55,12 +77,14 @@ class Session:
         for d in domains:
             if d.train.images.shape[-1] != cfg.image_size:
                 raise UserError(f"dataset {d.name} is {d.train.images.shape[-1]} px; the run uses {cfg.image_size} px")
-        with torch.random.fork_rng(devices=[]):               # one initial θ shared by all networks
-            torch.manual_seed(derive_seed(cfg.seed, "init"))
-            built = build(cfg.arch, image_size=cfg.image_size, channels=domains[0].train.images.shape[1],
-                          width=cfg.width)
+        classes = class_counts(cfg, domains)
+        k = max(classes, default=0)
+        built = initial_network(cfg, channels=domains[0].train.images.shape[1], num_classes=k)
         ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device)
-        task = make_task(cfg.task, hole=cfg.hole)
+        for net, count in zip(ens.nets, classes):               # each head shows only its own classes
+            net.class_mask.copy_(torch.arange(k, device=device) < count)
+        augment = Augment(crop_scale=(cfg.crop_scale, 1.0), jitter=cfg.jitter) if cfg.augment else None
+        task = make_task(cfg.task, hole=cfg.hole, classes_per_head=k, augment=augment)
         return cls(run, cfg, domains, ens, task, device, reporter or Reporter())
 
     @property

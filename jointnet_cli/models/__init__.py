@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 from jointnet_cli.errors import UserError
 
@@ -11,23 +11,73 @@ from jointnet_cli.errors import UserError
 @dataclass(frozen=True)
 class Built:
     model: "object"               # torch.nn.Module
-    layers: list[list[str]]       # θ^1..θ^L as groups of parameter names
+    layers: list[list[str]]       # θ^1..θ^L as groups of parameter names (heads excluded)
 
 
-def build(arch: str, *, image_size: int, channels: int = 3, width: int = 32) -> Built:
+def build(arch: str, *, image_size: int, channels: int = 3, width: int = 32, num_classes: int = 0) -> Built:
     """Build architecture `arch` for `image_size` px and return it with its layer list."""
-    builders: dict[str, Callable[[], Built]] = {
-        "ae9": lambda: _ae9(image_size, channels, width),
-    }
-    if arch not in builders:
-        raise UserError(f"unknown architecture {arch!r} (known: {', '.join(builders)})")
-    return builders[arch]()
+    if arch == "ae9":
+        from jointnet_cli.models import ae9
+
+        if image_size % 16 or image_size < 16:
+            raise UserError(f"ae9 needs an image size that is a multiple of 16 (e.g. 32 or 64), got {image_size}")
+        model = ae9.AE9(image_size=image_size, channels=channels, width=width)
+        return Built(model, ae9.layers(model))
+    if arch == "convnet":
+        from jointnet_cli.models import convnet
+
+        model = convnet.ConvNet(num_classes, channels=channels, width=width)
+        return Built(model, convnet.layers(model))
+    if arch in ("resnet18", "inception_v3"):
+        from jointnet_cli.models.torchvision_nets import build_torchvision, layers_from_modules
+
+        if arch == "inception_v3" and image_size < 75:
+            raise UserError(f"inception_v3 needs images of at least 75 px (got {image_size}); prepare at --size 299")
+        model = build_torchvision(arch, num_classes)
+        return Built(model, layers_from_modules(model, skip=("net.fc",)))
+    raise UserError(f"unknown architecture {arch!r} (known: ae9, convnet, resnet18, inception_v3)")
 
 
-def _ae9(image_size: int, channels: int, width: int) -> Built:
-    from jointnet_cli.models import ae9
+def load_backbone(model, tensors: dict, source: str) -> int:
+    """Copy `tensors` into `model` (all but its head); keys may omit the "net." of torchvision wrappers.
 
-    if image_size % 16 or image_size < 16:
-        raise UserError(f"ae9 needs an image size that is a multiple of 16 (e.g. 32 or 64), got {image_size}")
-    model = ae9.AE9(image_size=image_size, channels=channels, width=width)
-    return Built(model, ae9.layers(model))
+    Missing, unexpected and mismatched keys are reported in one line. Returns how many tensors were loaded.
+    """
+    head = set(getattr(model, "head_names", ()))
+    own = {k: v for k, v in model.state_dict().items() if k not in head and k != "class_mask"}
+    given = {}
+    for k, v in tensors.items():
+        key = k if k in own or not ("net." + k) in own else "net." + k
+        given[key] = v
+    missing = sorted(set(own) - set(given))
+    unexpected = sorted(k for k in set(given) - set(own) if k not in head and not k.endswith("fc.weight")
+                        and not k.endswith("fc.bias") and not k.startswith("AuxLogits"))
+    mismatched = [k for k in own if k in given and tuple(given[k].shape) != tuple(own[k].shape)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+    if mismatched:
+        k = mismatched[0]
+        problems.append(f"{len(mismatched)} of another shape (e.g. {k}: file {tuple(given[k].shape)}, "
+                        f"model {tuple(own[k].shape)})")
+    if problems:
+        raise UserError(f"--init-weights {source} does not fit the backbone: " + "; ".join(problems))
+    state = model.state_dict()
+    state.update({k: given[k].to(state[k].dtype) for k in own})
+    model.load_state_dict(state)
+    return len(own)
+
+
+def initial_weights(model, *, arch: str, pretrained: bool, init_weights: str) -> None:
+    """Apply --pretrained or --init-weights to a freshly built model (backbone only)."""
+    if init_weights:
+        from jointnet_cli.runs.checkpoint import read_safetensors
+
+        load_backbone(model, read_safetensors(Path(init_weights), what="--init-weights file"), init_weights)
+    elif pretrained:
+        from jointnet_cli.models.torchvision_nets import pretrained_state
+
+        state = pretrained_state(arch)
+        load_backbone(model, {k: v for k, v in state.items() if not k.startswith("fc.")}, f"torchvision {arch}")

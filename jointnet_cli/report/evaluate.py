@@ -95,7 +95,8 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device:
             final_weights = jw.irls_weights(jw.window_sq_distances(session.layer_sq_distances()),
                                             torch.tensor(sigma)).numpy()
 
-    metric_names = list(next(iter(next(iter(metrics.values())).values())))
+    first = next(iter(next(iter(metrics.values())).values()))
+    metric_names = [m for m, v in first.items() if isinstance(v, (int, float))]      # per-class lists stay in JSON
     tables = {
         m: results_table({meth: {d: v[m] for d, v in per.items()} for meth, per in metrics.items()},
                          higher_is_better=task.higher_is_better, methods_order=METHOD_ORDER)

@@ -72,6 +72,22 @@ def _header_metadata(data: bytes) -> dict[str, str]:
     return {str(k): str(v) for k, v in meta.items()}
 
 
+def read_safetensors(path: Path, *, what: str = "file") -> dict[str, torch.Tensor]:
+    """Any safetensors file's tensors (no format check): refuses anything else, pickle included, unread."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    try:
+        _header_metadata(data)
+        return st_load(data)
+    except (SafetensorError, ValueError, RuntimeError, OSError) as e:
+        raise UserError(f"{what} {path} is not a safetensors file ({e})") from None
+
+
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a safetensors file (never pickle); every failure is a one-line UserError."""
     path = Path(path)

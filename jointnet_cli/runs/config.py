@@ -15,7 +15,7 @@ from jointnet_cli.errors import UserError
 RUN_FORMAT = "jointnet-run/1"
 
 # task -> architectures that serve it; the first is the default.
-TASK_ARCHS: dict[str, tuple[str, ...]] = {"ae": ("ae9",)}
+TASK_ARCHS: dict[str, tuple[str, ...]] = {"ae": ("ae9",), "classify": ("convnet", "resnet18", "inception_v3")}
 
 # Settings a later stage may change on an existing run (continuing IRLS longer or
 # with another tolerance); every other setting is fixed by the first stage.
@@ -39,6 +39,11 @@ class RunConfig:
     block: str = "epoch"                       # BCD block: one epoch ("epoch", paper) or one mini-batch ("step")
     hole: int = 22                             # side of the square hole (ae task)
     width: int = 32                            # channels of the first conv layer (ae9: 32 → 2.0 M parameters)
+    pretrained: bool = False                   # classify: start from torchvision's ImageNet weights
+    init_weights: str = ""                     # classify: start the backbone from this safetensors file
+    augment: bool = True                       # classify: Inception-style augmentation while training
+    crop_scale: float = 0.35                   # classify: smallest area fraction of the random resized crop
+    jitter: float = 0.2                        # classify: colour jitter strength (factors 1 ± jitter)
     extra: dict = field(default_factory=dict, compare=False)  # keys written by later features
 
     def to_json(self, *, layers: list[list[str]], data: dict[str, str]) -> dict[str, Any]:
@@ -101,6 +106,17 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
         problems.append(f"--seed must be a whole number ≥ 0 (got {values['seed']!r})")
     if "image_size" in values and not (_is_int(values["image_size"]) and values["image_size"] >= 0):
         problems.append(f"--size must be a whole number (got {values['image_size']!r})")
+    if "crop_scale" in values and not (_is_num(values["crop_scale"]) and 0 < values["crop_scale"] <= 1):
+        problems.append(f"crop-scale must be in (0, 1] (got {values['crop_scale']!r})")
+    if "jitter" in values and not (_is_num(values["jitter"]) and 0 <= values["jitter"] < 1):
+        problems.append(f"jitter must be in [0, 1) (got {values['jitter']!r})")
+    for key in ("pretrained", "augment"):
+        if key in values and not isinstance(values[key], bool):
+            problems.append(f"{key} must be true or false (got {values[key]!r})")
+    if values.get("pretrained") and values.get("init_weights"):
+        problems.append("--pretrained and --init-weights exclude each other")
+    if values.get("arch") == "convnet" and values.get("pretrained"):
+        problems.append("--pretrained: convnet has no pretrained weights (use resnet18 or inception_v3)")
     if "block" in values and values["block"] not in ("epoch", "step"):
         problems.append(f"--block must be 'epoch' or 'step' (got {values['block']!r})")
     ds = values.get("datasets")

@@ -5,9 +5,14 @@ from __future__ import annotations
 from jointnet_cli.errors import UserError
 
 
-def make_task(name: str, *, hole: int = 22):
+def make_task(name: str, *, hole: int = 22, classes_per_head: int = 0, augment=None):
+    """The task object: `loss(net, split, idx, gen)`, `evaluate(net, split, seed=, dataset=)`, metric names."""
     if name == "ae":
         from jointnet_cli.tasks.ae import AeTask
 
         return AeTask(hole=hole)
+    if name == "classify":
+        from jointnet_cli.tasks.classify import ClassifyTask
+
+        return ClassifyTask(classes_per_head, augment)
     raise UserError(f"unknown task {name!r}")

@@ -1,0 +1,63 @@
+"""The `classify` task: cross-entropy with per-dataset heads; top-1 accuracy (DESIGN §2).
+
+Every network has a head with K outputs (the run's largest class count) whose
+unused outputs are masked to −∞ by the network itself, so networks of datasets
+with different label sets stack. A shared network trained on the union of
+datasets (shareall) has n·K outputs — one head per dataset — and its labels are
+encoded as dataset·K + class.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from jointnet_cli.data.augment import Augment, augment_batch
+from jointnet_cli.data.loader import SplitTensors, as_float
+
+
+class ClassifyTask:
+    name = "classify"
+    primary_metric = "accuracy"      # higher is better
+    higher_is_better = True
+
+    def __init__(self, classes_per_head: int, augment: Augment | None = Augment()):
+        self.k = classes_per_head
+        self.augment = augment
+
+    def check_size(self, image_size: int) -> str | None:
+        return None
+
+    def logits_for(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """For a multi-head (shared) network, the logits of each sample's own dataset head and its class."""
+        if logits.shape[1] == self.k:
+            return logits, labels
+        heads = logits.view(logits.shape[0], -1, self.k)                  # (B, n, K)
+        rows = torch.arange(logits.shape[0], device=logits.device)
+        return heads[rows, labels // self.k], labels % self.k
+
+    def loss(self, net: nn.Module, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        images = split.images[idx]
+        x = augment_batch(images, self.augment, gen) if self.augment else as_float(images)
+        logits, labels = self.logits_for(net(x), split.labels[idx])
+        return nn.functional.cross_entropy(logits, labels)
+
+    @torch.no_grad()
+    def evaluate(self, net: nn.Module, split: SplitTensors, *, seed: int, dataset: str,
+                 batch_size: int = 256) -> dict:
+        """Top-1 accuracy over the whole test split (no dropped remainder), and per class."""
+        was_training = net.training
+        net.eval()
+        correct = torch.zeros(self.k, dtype=torch.long)
+        total = torch.zeros(self.k, dtype=torch.long)
+        for idx in split.batches(batch_size):
+            logits, labels = self.logits_for(net(as_float(split.images[idx])), split.labels[idx])
+            hit = (logits.argmax(dim=1) == labels).long().cpu()
+            labels = labels.cpu()
+            correct.index_add_(0, labels, hit)
+            total.index_add_(0, labels, torch.ones_like(labels))
+        net.train(was_training)
+        return {
+            "accuracy": correct.sum().item() / max(total.sum().item(), 1),
+            "per_class": [(c / t) if t else None for c, t in zip(correct.tolist(), total.tolist())],
+        }

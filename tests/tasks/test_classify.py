@@ -1,0 +1,99 @@
+"""The classify task: accuracy by hand, per-dataset heads of different sizes, augmentation, init weights."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from jointnet_cli.data.augment import Augment, augment_batch
+from jointnet_cli.data.loader import SplitTensors
+from jointnet_cli.tasks.classify import ClassifyTask
+
+
+class FixedLogits(nn.Module):
+    """Predicts the class stored in the image's first pixel (red channel)."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        pred = (x[:, 0, 0, 0] * 255).round().long()
+        return nn.functional.one_hot(pred, self.k).float()
+
+
+def test_accuracy_on_a_fixed_set_equals_a_hand_count():
+    labels = torch.tensor([0, 0, 1, 1, 1, 2, 2])
+    predicted = torch.tensor([0, 1, 1, 1, 0, 2, 0])        # right: 1 + 2 + 1 = 4 of 7
+    images = torch.zeros(7, 3, 4, 4, dtype=torch.uint8)
+    images[:, 0, 0, 0] = predicted.to(torch.uint8)
+    task = ClassifyTask(classes_per_head=3, augment=None)
+    m = task.evaluate(FixedLogits(3), SplitTensors(images, labels), seed=0, dataset="x", batch_size=3)
+    assert m["accuracy"] == pytest.approx(4 / 7)
+    assert m["per_class"] == pytest.approx([1 / 2, 2 / 3, 1 / 2])
+
+
+def test_shared_multi_head_logits_pick_each_samples_own_head():
+    task = ClassifyTask(classes_per_head=2, augment=None)
+    logits = torch.arange(12.0).view(2, 6)                     # 2 samples, 3 heads of 2 classes
+    own, y = task.logits_for(logits, torch.tensor([1 * 2 + 1, 2 * 2 + 0]))
+    assert own.tolist() == [[2.0, 3.0], [10.0, 11.0]] and y.tolist() == [1, 0]
+
+
+def test_augmentation_is_seeded_and_identity_when_switched_off():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8, generator=g)
+    plain = Augment(crop_scale=(1.0, 1.0), aspect=(1.0, 1.0), flip=False, jitter=0.0)
+    assert torch.allclose(augment_batch(images, plain, torch.Generator().manual_seed(1)), images.float() / 255, atol=1e-5)
+    a = augment_batch(images, Augment(), torch.Generator().manual_seed(5))
+    b = augment_batch(images, Augment(), torch.Generator().manual_seed(5))
+    c = augment_batch(images, Augment(), torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c) and a.min() >= 0 and a.max() <= 1
+
+
+def two_class_folder(root, n=12, size=32):
+    rng = np.random.default_rng(0)
+    from PIL import Image
+
+    for cls, colour in (("red", (200, 30, 30)), ("green", (30, 200, 30))):
+        (root / cls).mkdir(parents=True)
+        for k in range(n):
+            img = np.clip(np.array(colour) + rng.normal(0, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / cls / f"{k}.png")
+    return root
+
+
+def test_heads_of_different_sizes_train_together(cli, synth_dir, tmp_path):
+    from jointnet_cli.data.ingest import prepare_folder
+
+    prepare_folder("duo", two_class_folder(tmp_path / "duo"), data_dir=synth_dir, size=32, train=8, test=4)
+    run = tmp_path / "run"
+    r = cli("irls", "--task", "classify", "--arch", "convnet", "--datasets", "duo,shapes-1", "--run", run,
+            "--data-dir", synth_dir, "--width", "4", "--epochs", "1", "--epochs-per-iter", "1", "--max-iters", "1",
+            "--device", "cpu", "--json")
+    assert r.code == 0, r.err
+    config = json.loads((run / "config.json").read_text())
+    assert all("head" not in name for layer in config["layers"] for name in layer)        # heads are never coupled
+    from jointnet_cli.runs.checkpoint import load_tensors
+
+    t, _ = load_tensors(run / "checkpoints/irls-001.safetensors")
+    assert t["duo/class_mask"].tolist() == [True, True, False, False]
+    assert t["shapes-1/class_mask"].tolist() == [True] * 4
+    assert len(r.json["iterations"][0]["metrics"]["duo"]["per_class"]) == 4
+
+
+def test_classification_refuses_unlabelled_data(cli, synth_dir, tmp_path):
+    from PIL import Image
+
+    from jointnet_cli.data.ingest import prepare_folder
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for k in range(6):
+        Image.new("RGB", (32, 32), (k * 40, 0, 0)).save(flat / f"{k}.png")
+    data = tmp_path / "data"
+    prepare_folder("flat", flat, data_dir=data, size=32, train=4, test=2)
+    r = cli("warmstart", "--task", "classify", "--datasets", "flat", "--run", tmp_path / "r", "--data-dir", data)
+    assert r.code == 2 and "needs labelled datasets" in r.err and not (tmp_path / "r").exists()
