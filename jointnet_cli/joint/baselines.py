@@ -24,7 +24,6 @@ from jointnet_cli.errors import UserError
 from jointnet_cli.joint import weights as jw
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.session import Session, initial_network
-from jointnet_cli.joint.warmstart import all_ones
 
 METHODS = ("isolated", "shareall", "l2", "l2-partial", "finetune")
 
@@ -114,7 +113,7 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
     if method == "isolated":
         c = torch.zeros(L, session.n, session.n, dtype=torch.float64)
     else:
-        c = jw.coupling(all_ones(session), session.cfg.lam, L)
+        c = session.coupling(session.all_ones())
         if method == "l2-partial":
             c = partial_coupling(c, fraction)
             entry["coupled_layers"] = coupled_layers(L, fraction)

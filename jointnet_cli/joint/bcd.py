@@ -51,10 +51,13 @@ def anchors(ens: Ensemble, c: torch.Tensor, i: int) -> dict[int, Anchor]:
     return out
 
 
-def add_coupling_grad(params: list[list[torch.Tensor]], anchor: dict[int, Anchor]) -> None:
-    """grad θ_i^l += 2 C_il (θ_i^l − m_il): the gradient of C_il ‖θ_i^l − m_il‖²."""
+def add_coupling_grad(params: list[list[torch.Tensor]], anchor: dict[int, Anchor],
+                      only: frozenset[int] | None = None) -> None:
+    """grad θ_i^l += 2 C_il (θ_i^l − m_il): the gradient of C_il ‖θ_i^l − m_il‖² (layers in `only`, or all)."""
     with torch.no_grad():
         for l, (strength, ms) in anchor.items():
+            if only is not None and l not in only:
+                continue
             for p, m in zip(params[l], ms):
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
@@ -62,35 +65,52 @@ def add_coupling_grad(params: list[list[torch.Tensor]], anchor: dict[int, Anchor
 
 
 def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor, gen: torch.Generator,
-          anchor: dict[int, Anchor]) -> torch.Tensor:
-    opt = ens.optimizers[i]
+          anchor: dict[int, Anchor]) -> tuple[torch.Tensor, dict]:
+    """One mini-batch of network i; returns (loss × batch size, per-batch statistics)."""
+    net, opts = ens.nets[i], ens.optimizers[i]
+    if hasattr(task, "step"):            # tasks with several players run their own update order
+        loss, stats = task.step(net, opts, dom.train, idx, gen,
+                                lambda only=None: add_coupling_grad(ens.params[i], anchor, only))
+        return loss.detach() * idx.numel(), stats
+    (opt,) = opts
     opt.zero_grad(set_to_none=False)
-    loss = task.loss(ens.nets[i], dom.train, idx, gen)
+    loss = task.loss(net, dom.train, idx, gen)
     loss.backward()
     add_coupling_grad(ens.params[i], anchor)
     opt.step()
-    return loss.detach() * idx.numel()
+    return loss.detach() * idx.numel(), {}
 
 
 def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: Task, *,
                 batch_size: int, seed: int, key: tuple, block: str = "epoch",
-                on_step: Callable[[], None] | None = None) -> list[float]:
+                on_step: Callable[[], None] | None = None, stats: dict | None = None) -> list[float]:
     """One BCD round: every network trains one epoch of its own data against its anchors.
 
     `c` is the (L, n, n) coupling tensor; `key` names the round so its random
-    draws (batch order, holes) are the same on a rerun. Returns the mean data
-    loss f_i of each network over the round.
+    draws (batch order, holes, latents) are the same on a rerun. Returns the
+    mean data loss f_i of each network over the round; when `stats` is a dict
+    it receives the mean of the task's per-batch statistics per dataset.
     """
     n = ens.n
     gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
     totals = [torch.zeros((), device=domains[i].train.images.device) for i in range(n)]
+    sums: list[dict] = [{} for _ in range(n)]
+    counts = [0] * n
+
+    def one(i: int, idx: torch.Tensor, anchor: dict[int, Anchor]) -> None:
+        loss, batch_stats = _step(ens, i, task, domains[i], idx, gens[i], anchor)
+        totals[i] += loss
+        for k, v in batch_stats.items():
+            sums[i][k] = sums[i].get(k, 0.0) + v
+        counts[i] += 1
+        if on_step:
+            on_step()
+
     if block == "epoch":
         for i in range(n):
             anchor = anchors(ens, c, i)
             for idx in domains[i].train.batches(batch_size, gens[i]):
-                totals[i] += _step(ens, i, task, domains[i], idx, gens[i], anchor)
-                if on_step:
-                    on_step()
+                one(i, idx, anchor)
     elif block == "step":
         iters = [iter(domains[i].train.batches(batch_size, gens[i])) for i in range(n)]
         live = list(range(n))
@@ -100,11 +120,13 @@ def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task:
                 if idx is None:
                     live.remove(i)
                     continue
-                totals[i] += _step(ens, i, task, domains[i], idx, gens[i], anchors(ens, c, i))
-                if on_step:
-                    on_step()
+                one(i, idx, anchors(ens, c, i))
     else:
         raise ValueError(f"unknown block {block!r}")
+    if stats is not None:
+        for i in range(n):
+            if sums[i]:
+                stats[ens.names[i]] = {k: float(v) / counts[i] for k, v in sums[i].items()}
     return [float(t) / len(d.train) for t, d in zip(totals, domains)]
 
 

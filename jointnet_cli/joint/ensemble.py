@@ -19,15 +19,20 @@ class Ensemble:
     """
 
     def __init__(self, names: list[str], template: nn.Module, layers: list[list[str]], *,
-                 lr: float, device: torch.device | str):
+                 lr: float, device: torch.device | str, chains: list[int] | None = None,
+                 optimizers=None):
         check_layers(template, layers)
         self.names = list(names)
         self.layers = layers
+        self.chains = chains or [len(layers)]         # players' layer counts (one chain for a single network)
+        assert sum(self.chains) == len(layers)
         self.nets = [copy.deepcopy(template).to(device) for _ in names]
         for net in self.nets:
             net.train()
         self.params = [layer_params(net, layers) for net in self.nets]        # [i][l] -> tensors of θ_i^l
-        self.optimizers = [torch.optim.Adam(net.parameters(), lr=lr) for net in self.nets]
+        # one or more optimizers per network (a GAN has one per player); each keeps its state across blocks
+        make = optimizers or (lambda net, lr: [torch.optim.Adam(net.parameters(), lr=lr)])
+        self.optimizers = [make(net, lr) for net in self.nets]
 
     @property
     def n(self) -> int:
@@ -46,13 +51,21 @@ class Ensemble:
         """`{dataset}/{key}` for every parameter and buffer of every network."""
         return {f"{name}/{k}": v for name, net in zip(self.names, self.nets) for k, v in net.state_dict().items()}
 
+    @staticmethod
+    def _param_names(net: nn.Module, opt: torch.optim.Optimizer) -> list[str]:
+        """Names of an optimizer's parameters, in its state_dict's index order."""
+        by_id = {id(p): k for k, p in net.named_parameters()}
+        return [by_id[id(p)] for group in opt.param_groups for p in group["params"]]
+
     def optimizer_tensors(self) -> dict[str, torch.Tensor]:
+        """`{dataset}/{param}/{exp_avg|exp_avg_sq|step}` (each parameter has one optimizer)."""
         out: dict[str, torch.Tensor] = {}
-        for name, net, opt in zip(self.names, self.nets, self.optimizers):
-            pnames = [k for k, _ in net.named_parameters()]
-            for idx, st in opt.state_dict()["state"].items():
-                for key, value in st.items():
-                    out[f"{name}/{pnames[idx]}/{key}"] = torch.as_tensor(value)
+        for name, net, opts in zip(self.names, self.nets, self.optimizers):
+            for opt in opts:
+                pnames = self._param_names(net, opt)
+                for idx, st in opt.state_dict()["state"].items():
+                    for key, value in st.items():
+                        out[f"{name}/{pnames[idx]}/{key}"] = torch.as_tensor(value)
         return out
 
     def load_model_tensors(self, tensors: dict[str, torch.Tensor], where: str) -> None:
@@ -70,13 +83,16 @@ class Ensemble:
             net.load_state_dict({k: sub[k] for k in own})
 
     def load_optimizer_tensors(self, tensors: dict[str, torch.Tensor], where: str) -> None:
-        for name, net, opt in zip(self.names, self.nets, self.optimizers):
-            state = {}
-            for idx, (pname, p) in enumerate(net.named_parameters()):
-                prefix = f"{name}/{pname}/"
-                entry = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-                if entry:
-                    if entry.get("exp_avg") is not None and entry["exp_avg"].shape != p.shape:
-                        raise UserError(f"{where}: optimizer state of {name}/{pname} does not fit the model")
-                    state[idx] = entry
-            opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+        params = None
+        for name, net, opts in zip(self.names, self.nets, self.optimizers):
+            params = dict(net.named_parameters())
+            for opt in opts:
+                state = {}
+                for idx, pname in enumerate(self._param_names(net, opt)):
+                    prefix = f"{name}/{pname}/"
+                    entry = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+                    if entry:
+                        if entry.get("exp_avg") is not None and entry["exp_avg"].shape != params[pname].shape:
+                            raise UserError(f"{where}: optimizer state of {name}/{pname} does not fit the model")
+                        state[idx] = entry
+                opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})

@@ -47,10 +47,10 @@ def run_irls(session: Session) -> dict:
             ir["converged"] = False
             break
         previous = torch.tensor(iterations[-1]["weights"], dtype=torch.float64) if iterations \
-            else torch.ones(jw.num_windows(L), n, n, dtype=torch.float64)
+            else session.all_ones()
         if current is None:
             # 1. weighting, from the parameters before this iteration's optimization
-            w = jw.irls_weights(jw.window_sq_distances(session.layer_sq_distances()), sigma)
+            w = jw.irls_weights(session.window_sq_distances(), sigma)
             d = jw.delta(w, previous)
             if d <= cfg.tol:
                 ir["converged"] = True
@@ -60,7 +60,7 @@ def run_irls(session: Session) -> dict:
             ir["current"] = current
             run.write_state(state)
         w = torch.tensor(current["weights"], dtype=torch.float64)
-        c = jw.coupling(w, cfg.lam, L)
+        c = session.coupling(w)
 
         # 2. optimization of eq. 8 with the weights fixed
         losses = session.train_resumable(state, current, c, stage="irls", iteration=k,

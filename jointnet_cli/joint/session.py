@@ -29,6 +29,9 @@ from jointnet_cli.seeding import derive_seed
 from jointnet_cli.tasks import make_task
 
 
+EXPLODED = 1e6   # a mean data loss beyond this is treated as divergence
+
+
 def class_counts(cfg: RunConfig, domains: list[DomainData]) -> list[int]:
     """Classes per dataset for the classify task ([] for other tasks); unlabelled data is refused."""
     if cfg.task != "classify":
@@ -80,7 +83,7 @@ class Session:
         classes = class_counts(cfg, domains)
         k = max(classes, default=0)
         built = initial_network(cfg, channels=domains[0].train.images.shape[1], num_classes=k)
-        ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device)
+        ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device, chains=built.chains)
         for net, count in zip(ens.nets, classes):               # each head shows only its own classes
             net.class_mask.copy_(torch.arange(k, device=device) < count)
         augment = Augment(crop_scale=(cfg.crop_scale, 1.0), jitter=cfg.jitter) if cfg.augment else None
@@ -91,10 +94,26 @@ class Session:
     def n(self) -> int:
         return self.ens.n
 
-    # -- distances -------------------------------------------------------------
+    # -- distances, windows, coupling ------------------------------------------
+    @property
+    def windows(self) -> jw.Windows:
+        return jw.chain_windows(self.ens.chains)
+
     def layer_sq_distances(self) -> torch.Tensor:
         """(L, n, n) ‖θ_i^l − θ_j^l‖² on the current parameters."""
         return jw.layer_sq_distances(self.ens.stacks()).cpu()
+
+    def window_sq_distances(self, layer_d2: torch.Tensor | None = None) -> torch.Tensor:
+        """(W, n, n) d_ijw² on the current parameters (or from given layer distances)."""
+        return jw.window_sq_distances(self.layer_sq_distances() if layer_d2 is None else layer_d2, self.windows)
+
+    def all_ones(self) -> torch.Tensor:
+        """Window weights of the L2 problem: (W, n, n) ones."""
+        return torch.ones(len(self.windows), self.n, self.n, dtype=torch.float64)
+
+    def coupling(self, weights: torch.Tensor) -> torch.Tensor:
+        """(L, n, n) c_ijl = λ Σ_{w ∋ l} w_ijw for this run's λ and windows."""
+        return jw.coupling(weights, self.cfg.lam, self.ens.num_layers, self.windows)
 
     # -- training --------------------------------------------------------------
     def train_resumable(self, state: dict, entry: dict, c: torch.Tensor, *, stage: str, iteration: int,
@@ -118,23 +137,24 @@ class Session:
         try:
             for epoch in range(first, epochs):
                 t0 = time.perf_counter()
+                stats: dict = {}
                 losses = train_round(
                     self.ens, c.to(torch.float64), self.domains, self.task,
                     batch_size=self.cfg.batch_size, seed=self.cfg.seed, key=(stage, iteration, epoch),
-                    block=self.cfg.block, on_step=self.reporter.advance,
+                    block=self.cfg.block, on_step=self.reporter.advance, stats=stats,
                 )
                 seconds = time.perf_counter() - t0
                 for name, v in zip(self.ens.names, losses):
-                    if not math.isfinite(v):
+                    if not math.isfinite(v) or abs(v) > EXPLODED:
                         raise RunFailure(
-                            f"training diverged: the loss of {name} became {v} in {stage} epoch {epoch + 1}; "
+                            f"training diverged: the loss of {name} became {v:.4g} in {stage} epoch {epoch + 1}; "
                             "the last good checkpoint is kept (try a smaller --lr)"
                         )
                 old = entry.get("progress")
                 entry["progress"] = self.save_snapshot(f"{prefix}-e{epoch + 1:04d}", stage=stage,
                                                        iteration=iteration, epoch=epoch + 1)
                 history.append({"epoch": epoch + 1, "data_loss": dict(zip(self.ens.names, losses)),
-                                "metrics": evaluate(), "seconds": seconds})
+                                "metrics": evaluate(), "seconds": seconds, **({"stats": stats} if stats else {})})
                 entry["epochs_done"] = epoch + 1
                 self.run.write_state(state)
                 self.remove_snapshot(old)

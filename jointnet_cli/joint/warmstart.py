@@ -21,15 +21,10 @@ def objective_terms(session: Session, c: torch.Tensor, losses: list[float],
         "weighted_consistency": jw.weighted_consistency(layer_d2, c),
     }
     if sigma is not None:
-        robust = jw.robust_consistency(jw.window_sq_distances(layer_d2), sigma, session.cfg.lam)
+        robust = jw.robust_consistency(session.window_sq_distances(layer_d2), sigma, session.cfg.lam)
         terms["robust_consistency"] = robust
         terms["robust_objective"] = sum(losses) + robust
     return terms
-
-
-def all_ones(session: Session) -> torch.Tensor:
-    """Window weights of the L2 problem: (W, n, n) ones."""
-    return torch.ones(jw.num_windows(session.ens.num_layers), session.n, session.n, dtype=torch.float64)
 
 
 def run_warmstart(session: Session) -> dict:
@@ -40,8 +35,8 @@ def run_warmstart(session: Session) -> dict:
     if ws.get("checkpoint"):
         session.reporter.message(f"warm start already done ({ws['epochs_done']} epochs)")
         return ws
-    ones = all_ones(session)
-    c = jw.coupling(ones, cfg.lam, session.ens.num_layers)        # eq. 5 as an instance of eq. 6
+    ones = session.all_ones()
+    c = session.coupling(ones)                                    # eq. 5 as an instance of eq. 6
     if ws.get("progress"):
         session.load_snapshot(ws["progress"])
         session.reporter.message(f"resuming the warm start after epoch {ws['epochs_done']}")
@@ -49,7 +44,7 @@ def run_warmstart(session: Session) -> dict:
     losses = session.train_resumable(state, ws, c, stage="warmstart", iteration=0, epochs=cfg.epochs,
                                      prefix="warmstart")
 
-    sigma = jw.sigma_from(jw.window_sq_distances(session.layer_sq_distances()))
+    sigma = jw.sigma_from(session.window_sq_distances())
     ws.update(
         checkpoint=session.save_snapshot("warmstart", stage="warmstart", epoch=cfg.epochs, weights=ones, sigma=sigma),
         sigma=sigma.tolist(),

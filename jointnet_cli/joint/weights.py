@@ -4,11 +4,30 @@ Shapes: n networks, L layers, W windows (window w holds layers w and w+1, so
 W = L − 1; a single-layer network has one window holding that layer). All
 quantities are float64 tensors: distances between nearly identical networks
 must not lose their digits.
+
+A network made of several players (a GAN's generator and discriminator) has
+one *chain* of layers per player; windows pair adjacent layers inside a chain
+only. `windows` lists each window's layer indices; the default is one chain.
 """
 
 from __future__ import annotations
 
 import torch
+
+Windows = list[tuple[int, ...]]
+
+
+def chain_windows(chains: list[int]) -> Windows:
+    """Windows of consecutive chains of the given lengths: (l, l+1) inside each, (l,) for a one-layer chain."""
+    out: Windows = []
+    start = 0
+    for length in chains:
+        if length == 1:
+            out.append((start,))
+        out += [(start + i, start + i + 1) for i in range(length - 1)]
+        start += length
+    return out
+
 
 
 def layer_sq_distances(stacks: list[torch.Tensor]) -> torch.Tensor:
@@ -32,11 +51,11 @@ def num_windows(num_layers: int) -> int:
     return max(num_layers - 1, 1)
 
 
-def window_sq_distances(layer_d2: torch.Tensor) -> torch.Tensor:
+def window_sq_distances(layer_d2: torch.Tensor, windows: Windows | None = None) -> torch.Tensor:
     """d_ijw² = ‖θ_i^w − θ_j^w‖² + ‖θ_i^{w+1} − θ_j^{w+1}‖² (eq. 3): (W, n, n)."""
-    if layer_d2.shape[0] == 1:
-        return layer_d2.clone()
-    return layer_d2[:-1] + layer_d2[1:]
+    if windows is None:
+        windows = chain_windows([layer_d2.shape[0]])
+    return torch.stack([sum(layer_d2[l] for l in win) for win in windows])
 
 
 def sigma_from(window_d2: torch.Tensor) -> torch.Tensor:
@@ -73,22 +92,22 @@ def delta(w_new: torch.Tensor, w_old: torch.Tensor) -> float:
     return float(diff.max()) if diff.numel() else 0.0
 
 
-def coupling(weights: torch.Tensor, lam: float, num_layers: int) -> torch.Tensor:
+def coupling(weights: torch.Tensor, lam: float, num_layers: int, windows: Windows | None = None) -> torch.Tensor:
     """C[l, i, j] = c_ijl = λ (w_ij,l−1 + w_ij,l) (eq. 6): (L, n, n), symmetric, zero diagonal.
 
     Layer l sits in windows l−1 and l; a window that does not exist counts 0.
-    A single-layer network has one window, holding that layer.
+    A single-layer network has one window, holding that layer. In general
+    c_ijl = λ Σ_{windows w ∋ l} w_ijw.
     """
+    if windows is None:
+        windows = chain_windows([num_layers])
     W, n, _ = weights.shape
-    w = weights.double()
-    if num_layers == 1:
-        c = lam * w[:1].clone()
-    else:
-        assert W == num_layers - 1, f"{W} windows for {num_layers} layers"
-        c = torch.zeros(num_layers, n, n, dtype=torch.float64)
-        c[1:] += w          # window l−1 contains layer l
-        c[:-1] += w         # window l contains layer l
-        c *= lam
+    assert W == len(windows), f"{W} window weights for {len(windows)} windows"
+    c = torch.zeros(num_layers, n, n, dtype=torch.float64)
+    for w, win in enumerate(windows):
+        for l in win:
+            c[l] += weights[w].double()
+    c *= lam
     c[:, torch.arange(n), torch.arange(n)] = 0.0
     return c
 

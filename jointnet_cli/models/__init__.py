@@ -12,6 +12,8 @@ from jointnet_cli.errors import UserError
 class Built:
     model: "object"               # torch.nn.Module
     layers: list[list[str]]       # θ^1..θ^L as groups of parameter names (heads excluded)
+    chains: list[int] | None = None          # layer counts per player (GAN); None = one chain
+    window_names: list[str] | None = None    # e.g. "G w1" … for reports; None = "w1" …
 
 
 def build(arch: str, *, image_size: int, channels: int = 3, width: int = 32, num_classes: int = 0) -> Built:

@@ -92,8 +92,7 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device:
             sigma = np.asarray(state["warmstart"]["sigma"])
             import torch
 
-            final_weights = jw.irls_weights(jw.window_sq_distances(session.layer_sq_distances()),
-                                            torch.tensor(sigma)).numpy()
+            final_weights = jw.irls_weights(session.window_sq_distances(), torch.tensor(sigma)).numpy()
 
     first = next(iter(next(iter(metrics.values())).values()))
     metric_names = [m for m, v in first.items() if isinstance(v, (int, float))]      # per-class lists stay in JSON
