@@ -30,15 +30,27 @@ def run_quickstart(*, data_dir: Path, run: Path, device: str = "auto", reporter=
     present = set(list_datasets(data_dir)) if Path(data_dir).is_dir() else set()
     names = BUILTIN["synth8"].datasets
     if not all(n in present and read_manifest(data_dir, n)["image_size"] == IMAGE_SIZE for n in names):
-        say(f"1/4 preparing synth8 at {IMAGE_SIZE} px in {data_dir}")
+        say(f"1/5 preparing synth8 at {IMAGE_SIZE} px in {data_dir}")
         prepare_synth8(data_dir=data_dir, size=IMAGE_SIZE, train=TRAIN, test=TEST, force=True)
     else:
-        say(f"1/4 synth8 already prepared in {data_dir}")
+        say(f"1/5 synth8 already prepared in {data_dir}")
     kw = dict(data_dir=data_dir, device=device, reporter=reporter)
-    say(f"2/4 joint learning (warm start, then IRLS) in {run}")
+    say(f"2/5 joint learning (warm start, then IRLS) in {run}")
     irls(run, SETTINGS, **kw)
     for i, method in enumerate(BASELINES, 1):
-        say(f"3/4 baseline {i}/{len(BASELINES)}: {method}")
+        say(f"3/5 baseline {i}/{len(BASELINES)}: {method}")
         baseline(run, SETTINGS, method=method, **kw)
-    say("4/4 evaluating every method, drawing plots")
-    return evaluate_run(run, data_dir=data_dir, device=device, plots=True)
+    say("4/5 evaluating every method, drawing plots")
+    result = evaluate_run(run, data_dir=data_dir, device=device, plots=True)
+    example = Path(__file__).resolve().parents[1] / "assets" / "shapes-1.png"
+    if example.is_file():
+        from jointnet_cli.complete import complete_images
+
+        out = Path(run) / "report" / "complete-shapes-1.png"
+        say(f"5/5 filling a hole in {example.name} with the joint network of shapes-1")
+        done = complete_images(run, "shapes-1", [str(example)], out=str(out), side_by_side=True, force=True,
+                               device=device)
+        result["files"] += [d[k] for d in done for k in ("output", "side_by_side") if d.get(k)]
+    else:
+        say("5/5 skipped: assets/ (example images) is not next to this installation")
+    return result

@@ -18,13 +18,14 @@ def tiny_quickstart(monkeypatch):
 def test_quickstart_prepares_trains_every_method_and_reports(cli, tmp_path, tiny_quickstart):
     r = cli("quickstart", "--run", tmp_path / "qs", "--data-dir", tmp_path / "data", "--device", "cpu")
     assert r.code == 0, r.err
-    for stage in ("1/4 preparing synth8", "2/4 joint learning", "3/4 baseline 3/3: l2", "4/4 evaluating"):
+    for stage in ("1/5 preparing synth8", "2/5 joint learning", "3/5 baseline 3/3: l2", "4/5 evaluating", "5/5 filling a hole"):
         assert stage in r.err
     assert "average" in r.out and "curves-mse.png" in r.out
     results = json.loads((tmp_path / "qs/report/results.json").read_text())
     assert set(results["metrics"]) == {"joint", "isolated", "shareall", "l2"}
     assert len(results["group_recovery"]) == 8
+    assert (tmp_path / "qs/report/complete-shapes-1.png").is_file()
 
     # a second call finds every stage done and only evaluates again
     r = cli("quickstart", "--run", tmp_path / "qs", "--data-dir", tmp_path / "data", "--device", "cpu")
-    assert r.code == 0 and "1/4 synth8 already prepared" in r.err and "already" in r.err
+    assert r.code == 0 and "1/5 synth8 already prepared" in r.err and "already" in r.err
