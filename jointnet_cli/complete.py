@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from jointnet_cli.errors import UserError
+from jointnet_cli.runs.trained import find_checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -72,86 +73,20 @@ class Network:
     checkpoint: str = ""
 
 
-@dataclass(frozen=True)
-class _Checkpoint:
-    run: Path
-    dataset: str
-    method: str
-    path: Path
-    cfg: Any                      # RunConfig
+def _load(ck, device: str) -> Network:
+    from jointnet_cli.runs.trained import load_model
 
-
-def _find_checkpoint(run_path: Path | str, dataset: str, method: str | None) -> _Checkpoint:
-    """The checkpoint of `method` in the run, checked without importing torch."""
-    from jointnet_cli.report.evaluate import trained_methods
-    from jointnet_cli.runs.config import RunConfig
-    from jointnet_cli.runs.rundir import RunDir
-
-    run = RunDir(run_path)
-    if not run.exists():
-        raise UserError(f"no run at {run.path} (config.json missing)")
-    cfg = RunConfig.from_json(run.read_config(), where=str(run.config_path))
-    if cfg.task != "ae":
-        raise UserError(f"run {run.path} trains task {cfg.task!r}; complete needs an 'ae' (image completion) run")
-    if dataset not in cfg.datasets:
-        raise UserError(f"unknown dataset {dataset!r} for --dataset; run {run.path} has {', '.join(cfg.datasets)}")
-    methods = trained_methods(run.read_state())
-    if not methods:
-        raise UserError(f"run {run.path} has no trained auto-encoder yet (train irls or a baseline first)")
-    chosen = method or "joint"
-    if chosen not in methods:
-        partial = [m for m in methods if m.startswith(f"{chosen}-")]   # `l2-partial` → the one l2-partial-NN
-        if len(partial) == 1:
-            chosen = partial[0]
-        else:
-            hint = "" if method else "; pick one with --method"
-            raise UserError(f"run {run.path} has no trained {chosen!r} network (trained: {', '.join(methods)}){hint}")
-    path = run.resolve(methods[chosen]["checkpoint"])
-    if not path.is_file():
-        raise UserError(f"checkpoint of {chosen!r} not found: {path}")
-    return _Checkpoint(run.path, dataset, chosen, path, cfg)
-
-
-def _load(ck: _Checkpoint, device: str) -> Network:
-    """Rebuild the architecture from config.json and load only this dataset's tensors (safetensors)."""
-    import torch
-    from safetensors import SafetensorError, safe_open
-
-    from jointnet_cli.joint.session import resolve_device
-    from jointnet_cli.models import build
-    from jointnet_cli.runs.checkpoint import CKPT_FORMAT
-
-    dev = resolve_device(device)
+    model, dev = load_model(ck, device)
     cfg = ck.cfg
-    model = build(cfg.arch or "ae9", image_size=cfg.image_size, channels=3, width=cfg.width).model
-    prefix = f"{ck.dataset}/"
-    try:
-        with safe_open(str(ck.path), framework="pt", device="cpu") as f:
-            fmt = (f.metadata() or {}).get("format")
-            tensors = {k[len(prefix):]: f.get_tensor(k) for k in f.keys() if k.startswith(prefix)}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UserError(f"checkpoint {ck.path} is corrupt or not a safetensors file ({e})") from None
-    if fmt != CKPT_FORMAT:
-        raise UserError(f"checkpoint {ck.path} has format {fmt!r}; expected {CKPT_FORMAT!r}")
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in tensors]
-    unexpected = [k for k in tensors if k not in expected]
-    wrong = [f"{k} is {list(tensors[k].shape)}, expected {list(v.shape)}"
-             for k, v in expected.items() if k in tensors and tensors[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        detail = (f"missing {', '.join(missing[:3])}" if missing else
-                  f"unexpected {', '.join(unexpected[:3])}" if unexpected else "; ".join(wrong[:3]))
-        raise UserError(f"checkpoint {ck.path} does not hold a {cfg.arch} network for {ck.dataset!r} "
-                        f"as config.json describes it ({detail})")
-    model.load_state_dict(tensors)
-    model.eval().to(dev)                      # eval: BatchNorm uses its running statistics
     return Network(model, cfg.image_size, cfg.hole, dev, run=str(ck.run), dataset=ck.dataset, method=ck.method,
                    checkpoint=str(ck.path))
 
 
 def load_network(run_path: Path | str, dataset: str, method: str | None = None, *, device: str = "auto") -> Network:
     """The trained network of `dataset` in a run: `method` is "joint" (default) or a trained baseline."""
-    return _load(_find_checkpoint(run_path, dataset, method), device)
+    from jointnet_cli.runs.trained import find_checkpoint
+
+    return _load(find_checkpoint(run_path, dataset, method, task="ae"), device)
 
 
 # ---------------------------------------------------------------- the geometry of a hole
@@ -627,7 +562,7 @@ def complete_images(run: Path | str, dataset: str, inputs: Sequence[str | Path],
         raise UserError(f"--batch-size must be a whole number ≥ 1 (got {batch_size})")
     if mask is not None and (box is not None or size is not None):
         raise UserError("--mask gives the hole; it cannot be combined with --box or --size")
-    ck = _find_checkpoint(run, dataset, method) if network is None else None
+    ck = find_checkpoint(run, dataset, method, task="ae") if network is None else None
     size = size if size is not None else (ck.cfg.hole if ck else network.hole)
     files, problems = expand_inputs(inputs)
     if not inputs:

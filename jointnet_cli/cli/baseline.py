@@ -23,7 +23,7 @@ def baseline(
     task: o.Task = None, datasets: o.Datasets = None, run: o.Run = None, arch: o.Arch = None,
     size: o.Size = None, seed: o.Seed = None, lambda_: o.Lambda = None, lr: o.Lr = None,
     batch_size: o.BatchSize = None, block: o.Block = None, hole: o.Hole = None, width: o.Width = None,
-    pretrained: o.Pretrained = None, init_weights: o.InitWeights = None,
+    pretrained: o.Pretrained = None, init_weights: o.InitWeights = None, latent: o.Latent = None, couple: o.Couple = None,
     data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
 ) -> None:
     """Train a baseline: isolated (C = 0), shareall (one network on the union), l2 (all weights 1), l2-partial (L2 on the first layers) or finetune (shareall, then each copy alone).
@@ -41,7 +41,7 @@ def baseline(
 
         raise UserError(f"--epochs must be a whole number ≥ 1 (got {epochs})")
     flags = dict(task=task, datasets=datasets, run=run, arch=arch, size=size, seed=seed, lr=lr,
-                 batch_size=batch_size, block=block, hole=hole, width=width, pretrained=pretrained, init_weights=init_weights, data_dir=data_dir, device=device,
+                 batch_size=batch_size, block=block, hole=hole, width=width, pretrained=pretrained, init_weights=init_weights, latent=latent, couple=couple, data_dir=data_dir, device=device,
                  **{"lambda": lambda_})
     result = run_training_command(
         "baseline", recipe, flags, json_,

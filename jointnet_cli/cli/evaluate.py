@@ -56,6 +56,7 @@ def _print(result: dict) -> None:
     for m, b in result["budgets"].items():
         out.print(f"  {m}: {b['epochs']} epochs per dataset ({b['budget']})")
     if "group_recovery" in result:
+        names = result["sharing"]["windows"]
         out.print("recovery of the known groups (ARI per window): "
-                  + ", ".join(f"w{i + 1} {v:.2f}" for i, v in enumerate(result["group_recovery"])))
+                  + ", ".join(f"{names[i]} {v:.2f}" for i, v in enumerate(result["group_recovery"])))
     out.print("files:\n  " + "\n  ".join(result["files"]))

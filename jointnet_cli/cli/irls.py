@@ -14,7 +14,7 @@ def irls(
     size: o.Size = None, seed: o.Seed = None, lambda_: o.Lambda = None, lr: o.Lr = None,
     batch_size: o.BatchSize = None, epochs: o.Epochs = None, epochs_per_iter: o.EpochsPerIter = None,
     max_iters: o.MaxIters = None, tol: o.Tol = None, block: o.Block = None, hole: o.Hole = None, width: o.Width = None,
-    pretrained: o.Pretrained = None, init_weights: o.InitWeights = None,
+    pretrained: o.Pretrained = None, init_weights: o.InitWeights = None, latent: o.Latent = None, couple: o.Couple = None,
     data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
 ) -> None:
     """Robust joint learning: weighting (eq. 7) then optimization (eq. 8) until δ ≤ tol or max-iters.
@@ -25,7 +25,7 @@ def irls(
 
     flags = dict(task=task, datasets=datasets, run=run, arch=arch, size=size, seed=seed, lr=lr,
                  batch_size=batch_size, epochs=epochs, epochs_per_iter=epochs_per_iter, max_iters=max_iters,
-                 tol=tol, block=block, hole=hole, width=width, pretrained=pretrained, init_weights=init_weights, data_dir=data_dir, device=device, **{"lambda": lambda_})
+                 tol=tol, block=block, hole=hole, width=width, pretrained=pretrained, init_weights=init_weights, latent=latent, couple=couple, data_dir=data_dir, device=device, **{"lambda": lambda_})
     result = run_training_command("irls", recipe, flags, json_, stage)
 
     def human() -> None:

@@ -8,12 +8,12 @@ from typing import Annotated, Optional
 import typer
 
 _T = "Training"
-Task = Annotated[Optional[str], typer.Option("--task", help="Task: ae (image completion) or classify.", rich_help_panel=_T)]
+Task = Annotated[Optional[str], typer.Option("--task", help="Task: ae (image completion), classify or gan.", rich_help_panel=_T)]
 Datasets = Annotated[Optional[str], typer.Option(
     "--datasets", help="Comma list of prepared datasets, or @synth8 for a builtin collection.", rich_help_panel=_T)]
 Run = Annotated[Optional[Path], typer.Option(
     "--run", help="Run directory. Default: runs/<task>-<datasets>.", rich_help_panel=_T)]
-Arch = Annotated[Optional[str], typer.Option("--arch", help="Architecture (ae: ae9; classify: convnet, resnet18, inception_v3).", rich_help_panel=_T)]
+Arch = Annotated[Optional[str], typer.Option("--arch", help="Architecture (ae: ae9; classify: convnet, resnet18, inception_v3; gan: dcgan, began).", rich_help_panel=_T)]
 Size = Annotated[Optional[int], typer.Option("--size", help="Image size; must match the data.", rich_help_panel=_T)]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of initial weights, batches and holes.", show_default="0", rich_help_panel=_T)]
 Lambda = Annotated[Optional[float], typer.Option("--lambda", help="λ, consistency strength.", show_default="10", rich_help_panel=_T)]
@@ -29,6 +29,8 @@ Block = Annotated[Optional[str], typer.Option(
 Width = Annotated[Optional[int], typer.Option("--width", help="Channels of the first layer (network width).", show_default="32", rich_help_panel=_T)]
 Pretrained = Annotated[Optional[bool], typer.Option("--pretrained", help="classify: start from torchvision's ImageNet weights (needs the internet).", rich_help_panel=_T)]
 InitWeights = Annotated[Optional[str], typer.Option("--init-weights", help="classify: start the backbone from a local .safetensors file.", rich_help_panel=_T)]
+Latent = Annotated[Optional[int], typer.Option("--latent", help="gan: size of the latent z.", show_default="64", rich_help_panel=_T)]
+Couple = Annotated[Optional[str], typer.Option("--couple", help="gan: coupled players g | d | both.", show_default="dcgan both, began d", rich_help_panel=_T)]
 Hole = Annotated[Optional[int], typer.Option("--hole", help="Side of the square hole, ae task.", show_default="22", rich_help_panel=_T)]
 
 _G = "General"
@@ -43,7 +45,7 @@ CONFIG_FIELDS = {
     "lambda": "lam", "lr": "lr", "batch_size": "batch_size", "epochs": "epochs",
     "epochs_per_iter": "epochs_per_iter", "max_iters": "max_iters", "tol": "tol", "block": "block", "hole": "hole", "width": "width",
     "pretrained": "pretrained", "init_weights": "init_weights", "augment": "augment", "crop_scale": "crop_scale",
-    "jitter": "jitter",
+    "jitter": "jitter", "latent": "latent", "couple": "couple", "gamma": "gamma", "lambda_k": "lambda_k",
 }
 
 

@@ -16,7 +16,7 @@ def warmstart(
     size: o.Size = None, seed: o.Seed = None, lambda_: o.Lambda = None, lr: o.Lr = None,
     batch_size: o.BatchSize = None, epochs: o.Epochs = None, epochs_per_iter: o.EpochsPerIter = None,
     max_iters: o.MaxIters = None, tol: o.Tol = None, block: o.Block = None, hole: o.Hole = None, width: o.Width = None,
-    pretrained: o.Pretrained = None, init_weights: o.InitWeights = None,
+    pretrained: o.Pretrained = None, init_weights: o.InitWeights = None, latent: o.Latent = None, couple: o.Couple = None,
     data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
 ) -> None:
     """Warm start: train every network with the plain L2 coupling, then compute σ (paper eq. 5).
@@ -27,7 +27,7 @@ def warmstart(
 
     flags = dict(task=task, datasets=datasets, run=run, arch=arch, size=size, seed=seed, lr=lr,
                  batch_size=batch_size, epochs=epochs, epochs_per_iter=epochs_per_iter, max_iters=max_iters,
-                 tol=tol, block=block, hole=hole, width=width, pretrained=pretrained, init_weights=init_weights, data_dir=data_dir, device=device, **{"lambda": lambda_})
+                 tol=tol, block=block, hole=hole, width=width, pretrained=pretrained, init_weights=init_weights, latent=latent, couple=couple, data_dir=data_dir, device=device, **{"lambda": lambda_})
     result = run_training_command("warmstart", recipe, flags, json_, stage)
     emit(result, json_, lambda: stdout().print(
         f"warm start done: {result['epochs_done']} epochs, σ per window = "

@@ -139,7 +139,8 @@ def _shareall(session: Session, state: dict, entry: dict) -> dict:
     k = getattr(session.task, "k", 0)
     built = initial_network(session.cfg, channels=session.domains[0].train.images.shape[1], num_classes=session.n * k)
     shared = Session(session.run, session.cfg, [union(session.domains, k)],
-                     Ensemble(["shared"], built.model, session.ens.layers, lr=session.cfg.lr, device=session.device),
+                     Ensemble(["shared"], built.model, session.ens.layers, lr=session.cfg.lr, device=session.device,
+                              chains=session.ens.chains, optimizers=getattr(session.task, "optimizers", None)),
                      session.task, session.device, session.reporter)
     if k:
         shared.ens.nets[0].class_mask.copy_(torch.cat([net.class_mask for net in session.ens.nets]))

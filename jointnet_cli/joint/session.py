@@ -42,13 +42,27 @@ def class_counts(cfg: RunConfig, domains: list[DomainData]) -> list[int]:
     return [len(d.manifest.get("classes", [])) for d in domains]
 
 
+def gan_settings(cfg: RunConfig, built) -> dict | None:
+    """GanTask arguments: the GAN kind, latent size, BEGAN constants and each player's coupled layer indices."""
+    if cfg.task != "gan":
+        return None
+    layers: dict[str, frozenset[int]] = {"G": frozenset(), "D": frozenset()}
+    start = 0
+    for player, length in zip(built.players, built.chains):
+        layers[player] = frozenset(range(start, start + length))
+        start += length
+    return {"kind": cfg.arch, "nz": cfg.latent, "gamma": cfg.gamma, "lambda_k": cfg.lambda_k,
+            "g_layers": layers["G"], "d_layers": layers["D"]}
+
+
 def initial_network(cfg: RunConfig, *, channels: int, num_classes: int):
     """The seeded initial network every dataset starts from (with --pretrained / --init-weights applied)."""
     from jointnet_cli.models import initial_weights
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "init"))
-        built = build(cfg.arch, image_size=cfg.image_size, channels=channels, width=cfg.width, num_classes=num_classes)
+        built = build(cfg.arch, image_size=cfg.image_size, channels=channels, width=cfg.width, num_classes=num_classes,
+                      nz=cfg.latent, couple=cfg.couple)
     initial_weights(built.model, arch=cfg.arch, pretrained=cfg.pretrained, init_weights=cfg.init_weights)
     return built
 
@@ -72,6 +86,7 @@ class Session:
     task: object
     device: torch.device
     reporter: Reporter = field(default_factory=Reporter)
+    window_labels: list[str] | None = None       # "G w1", … for a GAN's players; default "w1", …
 
     @classmethod
     def open(cls, run: RunDir, cfg: RunConfig, *, data_dir: Path, device: torch.device,
@@ -83,12 +98,13 @@ class Session:
         classes = class_counts(cfg, domains)
         k = max(classes, default=0)
         built = initial_network(cfg, channels=domains[0].train.images.shape[1], num_classes=k)
-        ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device, chains=built.chains)
+        augment = Augment(crop_scale=(cfg.crop_scale, 1.0), jitter=cfg.jitter) if cfg.augment else None
+        task = make_task(cfg.task, hole=cfg.hole, classes_per_head=k, augment=augment, gan=gan_settings(cfg, built))
+        ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device, chains=built.chains,
+                       optimizers=getattr(task, "optimizers", None))
         for net, count in zip(ens.nets, classes):               # each head shows only its own classes
             net.class_mask.copy_(torch.arange(k, device=device) < count)
-        augment = Augment(crop_scale=(cfg.crop_scale, 1.0), jitter=cfg.jitter) if cfg.augment else None
-        task = make_task(cfg.task, hole=cfg.hole, classes_per_head=k, augment=augment)
-        return cls(run, cfg, domains, ens, task, device, reporter or Reporter())
+        return cls(run, cfg, domains, ens, task, device, reporter or Reporter(), built.window_names)
 
     @property
     def n(self) -> int:
@@ -106,6 +122,10 @@ class Session:
     def window_sq_distances(self, layer_d2: torch.Tensor | None = None) -> torch.Tensor:
         """(W, n, n) d_ijw² on the current parameters (or from given layer distances)."""
         return jw.window_sq_distances(self.layer_sq_distances() if layer_d2 is None else layer_d2, self.windows)
+
+    @property
+    def window_names(self) -> list[str]:
+        return self.window_labels or [f"w{k + 1}" for k in range(len(self.windows))]
 
     def all_ones(self) -> torch.Tensor:
         """Window weights of the L2 problem: (W, n, n) ones."""

@@ -37,7 +37,8 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
             cfg, prints, new = configure_run(run, given, data_dir=data_dir)
             session = Session.open(run, cfg, data_dir=data_dir, device=dev, reporter=reporter)
             if new:
-                run.write_config(cfg.to_json(layers=session.ens.layers, data=prints))
+                run.write_config(cfg.to_json(layers=session.ens.layers, data=prints, chains=session.ens.chains,
+                                             window_names=session.window_names))
             yield session
     except BaseException:
         if created and not run.exists():

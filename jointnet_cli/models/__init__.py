@@ -14,10 +14,22 @@ class Built:
     layers: list[list[str]]       # θ^1..θ^L as groups of parameter names (heads excluded)
     chains: list[int] | None = None          # layer counts per player (GAN); None = one chain
     window_names: list[str] | None = None    # e.g. "G w1" … for reports; None = "w1" …
+    players: list[str] | None = None         # the player of each chain ("G", "D")
 
 
-def build(arch: str, *, image_size: int, channels: int = 3, width: int = 32, num_classes: int = 0) -> Built:
+def build(arch: str, *, image_size: int, channels: int = 3, width: int = 32, num_classes: int = 0,
+          nz: int = 64, couple: str = "") -> Built:
     """Build architecture `arch` for `image_size` px and return it with its layer list."""
+    if arch in ("dcgan", "began"):
+        from jointnet_cli.models.gan import GanPair, player_layers
+
+        if image_size < 16 or image_size & (image_size - 1):
+            raise UserError(f"{arch} needs a power-of-two image size ≥ 16 (e.g. 32 or 64), got {image_size}")
+        model = GanPair(arch, image_size=image_size, nz=nz, width=width)
+        players = {"g": ["G"], "d": ["D"], "both": ["G", "D"]}[couple or default_couple(arch)]
+        chains = [player_layers(model, p) for p in players]
+        names = [f"{p} w{k + 1}" for p, chain in zip(players, chains) for k in range(max(len(chain) - 1, 1))]
+        return Built(model, [layer for chain in chains for layer in chain], [len(c) for c in chains], names, players)
     if arch == "ae9":
         from jointnet_cli.models import ae9
 
@@ -38,6 +50,11 @@ def build(arch: str, *, image_size: int, channels: int = 3, width: int = 32, num
         model = build_torchvision(arch, num_classes)
         return Built(model, layers_from_modules(model, skip=("net.fc",)))
     raise UserError(f"unknown architecture {arch!r} (known: ae9, convnet, resnet18, inception_v3)")
+
+
+def default_couple(arch: str) -> str:
+    """Which GAN players are coupled by default: all of DCGAN, BEGAN's discriminator auto-encoders."""
+    return "both" if arch == "dcgan" else "d"
 
 
 def load_backbone(model, tensors: dict, source: str) -> int:

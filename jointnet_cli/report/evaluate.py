@@ -85,9 +85,12 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device:
 
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     final_weights = None
+    grids = []
     for method, info in methods.items():
         session.load_snapshot(info["checkpoint"], with_optimizer=False)
         metrics[method] = session.evaluate()
+        if cfg.task == "gan":
+            grids.append(_sample_grid(session, run.report / f"samples-{method}.png"))
         if method == "joint":
             sigma = np.asarray(state["warmstart"]["sigma"])
             import torch
@@ -103,11 +106,13 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device:
     }
     report = run.report
     groups = [session.domains[i].manifest.get("group") for i in range(len(names))]
+    windows = session.window_names
     result: dict[str, Any] = {
         "run": str(run.path), "task": cfg.task, "metric": task.primary_metric,
         "higher_is_better": task.higher_is_better,
         "budgets": {m: {"epochs": i["epochs"], "budget": i["budget"]} for m, i in methods.items()},
-        "metrics": metrics, "tables": {m: table_json(t) for m, t in tables.items()}, "files": [],
+        "metrics": metrics, "tables": {m: table_json(t) for m, t in tables.items()},
+        "files": [str(g) for g in grids],
     }
 
     if final_weights is not None:
@@ -115,18 +120,18 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device:
         for w in range(final_weights.shape[0]):
             edges = mutual_top_k(final_weights[w], top_k)
             g = graph_json(names, edges, weights=final_weights[w], groups=groups)
-            graphs.append({"window": w + 1, **g})
+            graphs.append({"window": w + 1, "name": windows[w], **g})
             dot = report / f"graph-w{w + 1:02d}.dot"
             atomic_write_bytes(dot, graph_dot(names, edges, weights=final_weights[w], groups=groups,
-                                              title=f"window {w + 1} (layers {w + 1}, {w + 2}), mutual top-{top_k}").encode())
+                                              title=f"window {windows[w]}, mutual top-{top_k}").encode())
             result["files"].append(str(dot))
-        result["sharing"] = {"top_k": top_k, "weights": final_weights.tolist(), "graphs": graphs}
+        result["sharing"] = {"top_k": top_k, "windows": windows, "weights": final_weights.tolist(), "graphs": graphs}
         if all(groups):
             result["group_recovery"] = group_recovery(final_weights, groups)
 
     if plots:
         result["files"] += [str(p) for p in _plots(report, state, names, groups, final_weights, top_k,
-                                                   task.primary_metric)]
+                                                   task.primary_metric, windows)]
 
     primary = tables[task.primary_metric]
     md = [f"# Results: {run.path}", "", f"Task `{cfg.task}`, test metric `{task.primary_metric}` "
@@ -146,8 +151,22 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device:
     return result
 
 
+def _sample_grid(session, path: Path, per_dataset: int = 8) -> Path:
+    """8 samples of every dataset's generator, one dataset per row (fixed latents)."""
+    from jointnet_cli.report.grid import save_png
+    from jointnet_cli.seeding import generator
+
+    def tile(img: np.ndarray) -> np.ndarray:          # (3, S, S) → (S+4, S+4, 3) with a white frame
+        return np.pad(img.transpose(1, 2, 0), ((2, 2), (2, 2), (0, 0)), constant_values=255)
+
+    rows = [np.concatenate([tile(img) for img in session.task.sample(
+                net, per_dataset, generator(session.cfg.seed, "report-samples", name)).cpu().numpy()], axis=1)
+            for name, net in zip(session.ens.names, session.ens.nets)]
+    return save_png(np.concatenate(rows, axis=0), path)
+
+
 def _plots(report: Path, state: dict, names: list[str], groups: list, final_weights, top_k: int,
-           metric: str) -> list[Path]:
+           metric: str, windows: list[str]) -> list[Path]:
     from jointnet_cli.report.plots import plot_curves, plot_sharing_graph, plot_weight_heatmaps
 
     out = []
@@ -171,5 +190,5 @@ def _plots(report: Path, state: dict, names: list[str], groups: list, final_weig
         for w in range(final_weights.shape[0]):
             out.append(plot_sharing_graph(names, mutual_top_k(final_weights[w], top_k), report / f"graph-w{w + 1:02d}.png",
                                           groups=groups if any(groups) else None, weights=final_weights[w],
-                                          title=f"window {w + 1}: mutual top-{top_k} sharing graph"))
+                                          title=f"window {windows[w]}: mutual top-{top_k} sharing graph"))
     return out

@@ -15,7 +15,8 @@ from jointnet_cli.errors import UserError
 RUN_FORMAT = "jointnet-run/1"
 
 # task -> architectures that serve it; the first is the default.
-TASK_ARCHS: dict[str, tuple[str, ...]] = {"ae": ("ae9",), "classify": ("convnet", "resnet18", "inception_v3")}
+TASK_ARCHS: dict[str, tuple[str, ...]] = {"ae": ("ae9",), "classify": ("convnet", "resnet18", "inception_v3"),
+                                     "gan": ("dcgan", "began")}
 
 # Settings a later stage may change on an existing run (continuing IRLS longer or
 # with another tolerance); every other setting is fixed by the first stage.
@@ -44,14 +45,24 @@ class RunConfig:
     augment: bool = True                       # classify: Inception-style augmentation while training
     crop_scale: float = 0.35                   # classify: smallest area fraction of the random resized crop
     jitter: float = 0.2                        # classify: colour jitter strength (factors 1 ± jitter)
+    latent: int = 64                           # gan: size of the latent z
+    couple: str = ""                           # gan: players coupled, g | d | both ("" = dcgan both, began d)
+    gamma: float = 0.5                         # began: diversity ratio γ
+    lambda_k: float = 0.001                    # began: learning rate λ_k of the control variable k_t
     extra: dict = field(default_factory=dict, compare=False)  # keys written by later features
 
-    def to_json(self, *, layers: list[list[str]], data: dict[str, str]) -> dict[str, Any]:
+    def to_json(self, *, layers: list[list[str]], data: dict[str, str], chains: list[int] | None = None,
+                window_names: list[str] | None = None) -> dict[str, Any]:
         d = asdict(self)
         d.pop("extra")
         d["datasets"] = list(self.datasets)
         d["lambda"] = d.pop("lam")
-        return {"format": RUN_FORMAT, **d, "layers": layers, "data": data, **self.extra}
+        out = {"format": RUN_FORMAT, **d, "layers": layers, "data": data, **self.extra}
+        if chains:
+            out["chains"] = chains
+        if window_names:
+            out["window_names"] = window_names
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any], where: str = "config.json") -> "RunConfig":
@@ -60,7 +71,7 @@ class RunConfig:
         fmt = d.get("format")
         if fmt != RUN_FORMAT:
             raise UserError(f"{where} has format {fmt!r}; this jointnet reads {RUN_FORMAT!r}")
-        values = {k: v for k, v in d.items() if k not in ("format", "layers", "data")}
+        values = {k: v for k, v in d.items() if k not in ("format", "layers", "data", "chains", "window_names")}
         if "lambda" in values:
             values["lam"] = values.pop("lambda")
         names = {f.name for f in fields(cls)}
@@ -95,7 +106,7 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
     arch = values.get("arch")
     if arch and task in TASK_ARCHS and arch not in TASK_ARCHS[task]:
         problems.append(f"--arch {arch!r} does not serve task {task!r} (choose {', '.join(TASK_ARCHS[task])})")
-    positive_ints = ("batch_size", "epochs", "epochs_per_iter", "max_iters", "hole", "width")
+    positive_ints = ("batch_size", "epochs", "epochs_per_iter", "max_iters", "hole", "width", "latent")
     for key in positive_ints:
         if key in values and not (_is_int(values[key]) and values[key] >= 1):
             problems.append(f"--{key.replace('_', '-')} must be a whole number ≥ 1 (got {values[key]!r})")
@@ -117,6 +128,12 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
         problems.append("--pretrained and --init-weights exclude each other")
     if values.get("arch") == "convnet" and values.get("pretrained"):
         problems.append("--pretrained: convnet has no pretrained weights (use resnet18 or inception_v3)")
+    if "couple" in values and values["couple"] not in ("", "g", "d", "both"):
+        problems.append(f"--couple must be g, d or both (got {values['couple']!r})")
+    if "gamma" in values and not (_is_num(values["gamma"]) and 0 < values["gamma"] <= 1):
+        problems.append(f"gamma must be in (0, 1] (got {values['gamma']!r})")
+    if "lambda_k" in values and not (_is_num(values["lambda_k"]) and values["lambda_k"] > 0):
+        problems.append(f"lambda-k must be > 0 (got {values['lambda_k']!r})")
     if "block" in values and values["block"] not in ("epoch", "step"):
         problems.append(f"--block must be 'epoch' or 'step' (got {values['block']!r})")
     ds = values.get("datasets")

@@ -78,6 +78,8 @@ def configure_run(run: RunDir, given: dict[str, Any], *, data_dir: Path) -> tupl
     task = given["task"]
     values = {k: v for k, v in given.items() if v is not None}
     values["arch"] = values.get("arch") or TASK_ARCHS[task][0]
+    if task == "gan" and "lr" not in values:
+        values["lr"] = 2e-4                       # DCGAN's Adam learning rate (β1 = 0.5)
     values["image_size"] = size
     cfg = RunConfig(**values)
     if cfg.task == "ae" and cfg.hole >= size:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jointnet_cli.errors import UserError
 
 
-def make_task(name: str, *, hole: int = 22, classes_per_head: int = 0, augment=None):
+def make_task(name: str, *, hole: int = 22, classes_per_head: int = 0, augment=None, gan: dict | None = None):
     """The task object: `loss(net, split, idx, gen)`, `evaluate(net, split, seed=, dataset=)`, metric names."""
     if name == "ae":
         from jointnet_cli.tasks.ae import AeTask
@@ -15,4 +15,8 @@ def make_task(name: str, *, hole: int = 22, classes_per_head: int = 0, augment=N
         from jointnet_cli.tasks.classify import ClassifyTask
 
         return ClassifyTask(classes_per_head, augment)
+    if name == "gan":
+        from jointnet_cli.tasks.gan import GanTask
+
+        return GanTask(**(gan or {}))
     raise UserError(f"unknown task {name!r}")

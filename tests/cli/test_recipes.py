@@ -17,8 +17,9 @@ def test_every_shipped_recipe_loads_and_validates(path):
     for command in ("warmstart", "irls"):
         settings = load_recipe(path, command)
         assert settings
-        renamed = {("lam" if k == "lambda" else k): v for k, v in settings.items()
-                   if k not in ("datasets", "run", "data_dir", "device", "size")}
+        from jointnet_cli.cli.options import CONFIG_FIELDS
+
+        renamed = {CONFIG_FIELDS[k]: v for k, v in settings.items() if k in CONFIG_FIELDS and k != "datasets"}
         assert validate(renamed) == []
 
 
