@@ -97,3 +97,27 @@ def test_classification_refuses_unlabelled_data(cli, synth_dir, tmp_path):
     prepare_folder("flat", flat, data_dir=data, size=32, train=4, test=2)
     r = cli("warmstart", "--task", "classify", "--datasets", "flat", "--run", tmp_path / "r", "--data-dir", data)
     assert r.code == 2 and "needs labelled datasets" in r.err and not (tmp_path / "r").exists()
+
+
+def test_classify_baselines_and_evaluate_report_per_class_accuracy(cli, synth_dir, tmp_path):
+    run = tmp_path / "cls"
+    common = ["--run", run, "--data-dir", synth_dir]
+    r = cli("irls", "--task", "classify", "--datasets", "shapes-1,stripes-1", *common, "--width", "4", "--epochs", "1",
+            "--epochs-per-iter", "1", "--max-iters", "1", "--device", "cpu")
+    assert r.code == 0, r.err
+    for args in (["finetune"], ["l2"], ["l2-partial", "--fraction", "0.5"], ["isolated"]):
+        r = cli("baseline", *args, *common, "--epochs", "1")
+        assert r.code == 0, r.err
+    from jointnet_cli.runs.checkpoint import load_tensors
+
+    shared, _ = load_tensors(run / "checkpoints/shareall.safetensors")
+    assert torch.equal(shared["shapes-1/conv2.0.weight"], shared["stripes-1/conv2.0.weight"])   # one backbone
+    assert not torch.equal(shared["shapes-1/head.weight"], shared["stripes-1/head.weight"])     # one head each
+    r = cli("evaluate", *common, "--json")
+    assert r.code == 0, r.err
+    res = r.json
+    assert res["metric"] == "accuracy" and res["higher_is_better"] is True
+    assert set(res["metrics"]) == {"joint", "shareall", "finetune", "l2", "l2-partial-50", "isolated"}
+    m = res["metrics"]["shareall"]["shapes-1"]
+    assert len(m["per_class"]) == 4 and 0 <= m["accuracy"] <= 1
+    assert set(res["tables"]) == {"accuracy"}                  # per-class lists stay out of the tables

@@ -68,3 +68,21 @@ def test_an_exploding_gan_stops_with_a_message_and_keeps_the_last_good_state(cli
     assert done < 3 and "checkpoint" not in state.get("warmstart", {})
     if done:
         assert (run / state["warmstart"]["progress"]).is_file()
+
+
+def test_gan_baselines_and_evaluate_write_sample_grids(cli, synth_dir, tmp_path):
+    run = tmp_path / "g"
+    common = ["--run", run, "--data-dir", synth_dir]
+    assert cli("irls", "--arch", "began", *common, *FLAGS).code == 0
+    for method in ("finetune", "isolated", "l2"):
+        r = cli("baseline", method, *common, "--epochs", "1")
+        assert r.code == 0, r.err
+    r = cli("evaluate", *common, "--json")
+    assert r.code == 0, r.err
+    res = r.json
+    assert res["metric"] == "swd" and set(res["metrics"]) == {"joint", "shareall", "finetune", "isolated", "l2"}
+    assert res["sharing"]["windows"][0] == "D w1"
+    from PIL import Image
+
+    grid = Image.open(run / "report/samples-joint.png")
+    assert grid.size == (8 * 36, 3 * 36)                        # 8 samples per dataset, one row each
