@@ -7,6 +7,7 @@ Ctrl-C exits 130 with a note on how to resume. No traceback for any of these.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -36,7 +37,9 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(e), 1)
     except Exception as e:
         if not _is_usage_error(e):
-            raise
+            if os.environ.get("JOINTNET_DEBUG"):
+                raise
+            _fail(f"{type(e).__name__}: {e} (set JOINTNET_DEBUG=1 for the traceback)", 1)
         ctx = getattr(e, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         _fail(" ".join(e.format_message().split()) + hint, 2)

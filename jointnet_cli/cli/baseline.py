@@ -30,9 +30,13 @@ def baseline(
 
     Every baseline gets as many epochs per dataset as the joint method (warm start + all IRLS iterations) unless --epochs is given; finetune's fine-tuning gets that budget on top of its shareall pretraining. A baseline may be the first stage of a new run. Rerun the same command to resume.
     """
+    from jointnet_cli.cli.recipe import load_recipe
     from jointnet_cli.joint.baselines import baseline_key
     from jointnet_cli.joint.stages import baseline as stage
 
+    table = load_recipe(recipe, "baseline", own=("epochs", "fraction"))   # [baseline] epochs = this budget
+    epochs = epochs if epochs is not None else table.get("baseline.epochs")
+    fraction = fraction if fraction is not None else table.get("baseline.fraction")
     if method == "l2-partial" and fraction is None:
         fraction = 0.25
     baseline_key(method, fraction)                       # an unknown method or bad fraction fails here

@@ -62,6 +62,8 @@ def prepare(
                 raise UserError(f"unknown builtin collection {s['builtin']!r} (known: synth8)")
             from jointnet_cli.data.synth8 import prepare_synth8
 
+            if isinstance(test_n, float):
+                raise UserError(f"--test {test_n}: synth8 generates its test images, give a count (e.g. --test 100)")
             bar.update(job, description="generating synth8")
             results = prepare_synth8(data_dir=data_dir_path, size=32 if s.get("size") is None else s["size"],
                                      train=train_n or 500,

@@ -25,7 +25,7 @@ RECIPE_KEYS: dict[str, type] = {
     "batch_size": int, "epochs": int, "epochs_per_iter": int, "max_iters": int, "tol": float,
     "block": str, "hole": int, "width": int, "pretrained": bool, "init_weights": str, "augment": bool,
     "crop_scale": float, "jitter": float, "latent": int, "couple": str, "gamma": float, "lambda_k": float, "data_dir": str, "device": str, "run": str,
-    "train": int, "test": float, "builtin": str, "force": bool,
+    "train": int, "test": float, "builtin": str, "force": bool, "fraction": float,
 }
 COMMANDS = ("prepare", "warmstart", "irls", "baseline", "evaluate", "complete", "sample")
 
@@ -44,8 +44,12 @@ def _check(key: str, value: Any, where: str) -> Any:
     return value
 
 
-def load_recipe(path: Path | None, command: str) -> dict[str, Any]:
-    """Settings from a recipe file for `command`, keyed by option name with underscores."""
+def load_recipe(path: Path | None, command: str, *, own: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Settings from a recipe file for `command`, keyed by option name with underscores.
+
+    Keys named in `own` are the command's own options: they are taken from its table only, returned
+    under "<command>.<key>", and a top-level key of the same name keeps its run-wide meaning.
+    """
     if path is None:
         return {}
     path = Path(path)
@@ -66,5 +70,7 @@ def load_recipe(path: Path | None, command: str) -> dict[str, Any]:
             continue
         out[key.replace("-", "_")] = _check(key, value, str(path))
     for key, value in data.get(command, {}).items():
-        out[key.replace("-", "_")] = _check(key, value, f"{path} [{command}]")
+        norm = key.replace("-", "_")
+        checked = _check(key, value, f"{path} [{command}]")
+        out[f"{command}.{norm}" if norm in own else norm] = checked
     return out

@@ -29,7 +29,7 @@ def sample(
     """Sample a dataset's trained generator into a grid PNG (layout chosen from n) or individual PNGs; byte-identical for the same seed."""
     from jointnet_cli.sampling import sample_images, write_samples
 
-    images = sample_images(run, dataset, n=n, seed=seed, method=method, device=device or "cpu")
+    images = sample_images(run, dataset, n=n, seed=seed, method=method, device=device or "auto")
     paths = write_samples(images, out, individual=individual, force=force)
     if json_:
         print_json({"run": str(run), "dataset": dataset, "n": n, "seed": seed, "files": [str(p) for p in paths]})

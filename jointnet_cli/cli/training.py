@@ -23,7 +23,8 @@ def resolve_run_path(settings: dict[str, Any]) -> Path:
 def run_training_command(command: str, recipe: Path | None, flags: dict[str, Any], as_json: bool,
                          stage: Callable[..., dict]) -> dict:
     """Merge settings, print where the run goes, run `stage` with a live display, return its result."""
-    settings = merge(load_recipe(recipe, command), flags)
+    settings = merge({k: v for k, v in load_recipe(recipe, command, own=("epochs", "fraction") if command == "baseline"
+                                                  else ()).items() if "." not in k}, flags)
     run_path = resolve_run_path(settings)
     data_dir = Path(settings.get("data_dir") or "data")
     device = settings.get("device") or "auto"

@@ -25,14 +25,23 @@ class SplitTensors:
         return self.images.shape[0]
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
-        """Index tensors of one epoch: shuffled by `generator`, in order when it is None; last batch may be short."""
+        """Index tensors of one epoch: shuffled by `generator` (training), in order when it is None (evaluation).
+
+        The last batch may be short; in training a last batch of a single image joins the one before
+        (BatchNorm cannot train on one sample), so no image is dropped.
+        """
         n = len(self)
         order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-        for start in range(0, n, batch_size):
-            yield order[start : start + batch_size].to(self.images.device)
+        starts = list(range(0, n, batch_size))
+        if generator is not None and len(starts) > 1 and n - starts[-1] == 1:
+            starts.pop()
+        for k, start in enumerate(starts):
+            end = starts[k + 1] if k + 1 < len(starts) else n
+            yield order[start:end].to(self.images.device)
 
     def num_batches(self, batch_size: int) -> int:
-        return -(-len(self) // batch_size)
+        n = len(self)
+        return -(-n // batch_size) - (1 if n > batch_size and n % batch_size == 1 else 0)
 
 
 @dataclass

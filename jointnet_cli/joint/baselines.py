@@ -44,10 +44,18 @@ def coupled_layers(num_layers: int, fraction: float) -> int:
     return min(num_layers, math.ceil(fraction * num_layers - 1e-9))
 
 
-def partial_coupling(c: torch.Tensor, fraction: float) -> torch.Tensor:
-    """The coupling `c` kept on the first ⌈p·L⌉ layers and zeroed on the rest."""
-    out = c.clone()
-    out[coupled_layers(c.shape[0], fraction):] = 0
+def partial_coupling(c: torch.Tensor, fraction: float, chains: list[int] | None = None) -> torch.Tensor:
+    """The coupling `c` kept on the first ⌈p·L⌉ layers of each chain (player) and zeroed on the rest.
+
+    The kept layers keep their l2 strength c_ijl = λ(w_ij,l−1 + w_ij,l), so the last kept layer still
+    counts the window it shares with the first free layer (the l2 problem restricted by zeroing c).
+    """
+    out = torch.zeros_like(c)
+    start = 0
+    for length in chains or [c.shape[0]]:
+        keep = coupled_layers(length, fraction)
+        out[start:start + keep] = c[start:start + keep]
+        start += length
     return out
 
 
@@ -62,25 +70,34 @@ def joint_budget(cfg, state: dict) -> tuple[int, str]:
     return planned, f"planned joint maximum: {ws_epochs} + {cfg.max_iters} × {cfg.epochs_per_iter}"
 
 
-def union(domains: list[DomainData], classes_per_head: int = 0) -> DomainData:
-    """All training sets as one dataset (for shareall); labels become dataset·K + class (one head each)."""
+def head_of(domains: list[DomainData]) -> list[int]:
+    """Which head of a shared classifier serves each dataset: one head per distinct label set."""
+    label_sets = [tuple(d.manifest.get("classes", [])) for d in domains]
+    distinct = list(dict.fromkeys(label_sets))
+    return [distinct.index(s) for s in label_sets]
+
+
+def union(domains: list[DomainData], classes_per_head: int = 0, heads: list[int] | None = None) -> DomainData:
+    """All training sets as one dataset (for shareall); labels become head·K + class."""
     images = torch.cat([d.train.images for d in domains])
     labels = None
     if classes_per_head:
-        labels = torch.cat([i * classes_per_head + d.train.labels for i, d in enumerate(domains)])
+        heads = heads or list(range(len(domains)))
+        labels = torch.cat([heads[i] * classes_per_head + d.train.labels for i, d in enumerate(domains)])
     split = SplitTensors(images, labels)
     return DomainData("shared", split, split, {})
 
 
-def distribute(shared, ens: Ensemble, classes_per_head: int = 0) -> None:
-    """Give every dataset's network the shared backbone and, for classify, its own slice of the heads."""
+def distribute(shared, ens: Ensemble, classes_per_head: int = 0, heads: list[int] | None = None) -> None:
+    """Give every dataset's network the shared backbone and, for classify, the head of its label set."""
     state = shared.state_dict()
-    heads = set(getattr(shared, "head_names", ()))
+    head_names = set(getattr(shared, "head_names", ()))
+    heads = heads or list(range(ens.n))
     for i, net in enumerate(ens.nets):
         own = net.state_dict()
-        new = {k: state[k] for k in own if k not in heads and k != "class_mask"}
-        for k in heads:
-            new[k] = state[k][i * classes_per_head:(i + 1) * classes_per_head]
+        new = {k: state[k] for k in own if k not in head_names and k != "class_mask"}
+        for k in head_names:
+            new[k] = state[k][heads[i] * classes_per_head:(heads[i] + 1) * classes_per_head]
         if "class_mask" in own:
             new["class_mask"] = own["class_mask"]
         net.load_state_dict(new)
@@ -115,8 +132,8 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
     else:
         c = session.coupling(session.all_ones())
         if method == "l2-partial":
-            c = partial_coupling(c, fraction)
-            entry["coupled_layers"] = coupled_layers(L, fraction)
+            c = partial_coupling(c, fraction, session.ens.chains)
+            entry["coupled_layers"] = sum(coupled_layers(length, fraction) for length in session.ens.chains)
     if entry.get("progress"):
         session.load_snapshot(entry["progress"])
     session.train_resumable(state, entry, c, stage=key, iteration=0, epochs=entry["epochs"], prefix=key)
@@ -134,27 +151,32 @@ def _finish(session: Session, state: dict, entry: dict, key: str) -> dict:
 def _shareall(session: Session, state: dict, entry: dict) -> dict:
     """One network, from the same initial weights, trained on the union of all training sets.
 
-    For classification it has one head per dataset (label sets differ); the backbone is shared.
+    For classification it has one head per distinct label set (datasets with the same classes share a
+    head; those whose label sets differ get their own); the backbone is shared.
     """
     k = getattr(session.task, "k", 0)
-    built = initial_network(session.cfg, channels=session.domains[0].train.images.shape[1], num_classes=session.n * k)
-    shared = Session(session.run, session.cfg, [union(session.domains, k)],
+    heads_of = head_of(session.domains) if k else []
+    heads = max(heads_of) + 1 if k else 0
+    built = initial_network(session.cfg, channels=session.domains[0].train.images.shape[1], num_classes=heads * k,
+                            run=session.run)
+    shared = Session(session.run, session.cfg, [union(session.domains, k, heads_of)],
                      Ensemble(["shared"], built.model, session.ens.layers, lr=session.cfg.lr, device=session.device,
                               chains=session.ens.chains, optimizers=getattr(session.task, "optimizers", None)),
                      session.task, session.device, session.reporter)
     if k:
-        shared.ens.nets[0].class_mask.copy_(torch.cat([net.class_mask for net in session.ens.nets]))
+        first = [heads_of.index(h) for h in range(heads)]             # a dataset of each label set
+        shared.ens.nets[0].class_mask.copy_(torch.cat([session.ens.nets[i].class_mask for i in first]))
     if entry.get("progress"):
         shared.load_snapshot(entry["progress"])
 
     def per_dataset_metrics() -> dict:
-        distribute(shared.ens.nets[0], session.ens, k)
+        distribute(shared.ens.nets[0], session.ens, k, heads_of)
         return session.evaluate()
 
     none = torch.zeros(session.ens.num_layers, 1, 1, dtype=torch.float64)
     shared.train_resumable(state, entry, none, stage="shareall", iteration=0, epochs=entry["epochs"],
                            prefix="shareall", evaluate=per_dataset_metrics)
-    distribute(shared.ens.nets[0], session.ens, k)
+    distribute(shared.ens.nets[0], session.ens, k, heads_of)
     return _finish(session, state, entry, "shareall")
 
 

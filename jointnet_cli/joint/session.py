@@ -55,15 +55,32 @@ def gan_settings(cfg: RunConfig, built) -> dict | None:
             "g_layers": layers["G"], "d_layers": layers["D"]}
 
 
-def initial_network(cfg: RunConfig, *, channels: int, num_classes: int):
-    """The seeded initial network every dataset starts from (with --pretrained / --init-weights applied)."""
-    from jointnet_cli.models import initial_weights
+def initial_network(cfg: RunConfig, *, channels: int, num_classes: int, run: RunDir | None = None):
+    """The seeded initial network every dataset starts from (with --pretrained / --init-weights applied).
+
+    Outside weights are fetched once: the backbone they give is kept as
+    `checkpoints/init.safetensors`, and every later stage of the run (on any
+    machine) starts from that file, so all methods share one start and
+    nothing is downloaded again.
+    """
+    from jointnet_cli.models import initial_weights, load_backbone
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "init"))
         built = build(cfg.arch, image_size=cfg.image_size, channels=channels, width=cfg.width, num_classes=num_classes,
                       nz=cfg.latent, couple=cfg.couple)
+    if not (cfg.pretrained or cfg.init_weights):
+        return built
+    saved = run.checkpoint("init") if run is not None else None
+    if saved is not None and saved.is_file():
+        tensors, _ = load_tensors(saved)
+        load_backbone(built.model, tensors, str(saved))
+        return built
     initial_weights(built.model, arch=cfg.arch, pretrained=cfg.pretrained, init_weights=cfg.init_weights)
+    if saved is not None:
+        heads = set(getattr(built.model, "head_names", ()))
+        save_tensors(saved, {k: v for k, v in built.model.state_dict().items() if k not in heads and k != "class_mask"},
+                     {"stage": "init", "arch": cfg.arch})
     return built
 
 
@@ -97,7 +114,7 @@ class Session:
                 raise UserError(f"dataset {d.name} is {d.train.images.shape[-1]} px; the run uses {cfg.image_size} px")
         classes = class_counts(cfg, domains)
         k = max(classes, default=0)
-        built = initial_network(cfg, channels=domains[0].train.images.shape[1], num_classes=k)
+        built = initial_network(cfg, channels=domains[0].train.images.shape[1], num_classes=k, run=run)
         augment = Augment(crop_scale=(cfg.crop_scale, 1.0), jitter=cfg.jitter) if cfg.augment else None
         task = make_task(cfg.task, hole=cfg.hole, classes_per_head=k, augment=augment, gan=gan_settings(cfg, built))
         ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device, chains=built.chains,

@@ -84,3 +84,29 @@ def test_every_baseline_then_evaluate_on_a_tiny_run(cli, synth_dir, tmp_path):
 def test_evaluate_refuses_a_run_with_nothing_trained(cli, synth_dir, tmp_path):
     r = cli("evaluate", "--run", tmp_path / "none", "--data-dir", synth_dir)
     assert r.code == 2 and "no run" in r.err
+
+
+def test_l2_partial_counts_layers_per_player():
+    c = torch.ones(8, 2, 2, dtype=torch.float64)
+    partial = partial_coupling(c, 0.5, chains=[4, 4])          # a GAN: G layers 0–3, D layers 4–7
+    assert [l for l in range(8) if partial[l].sum() > 0] == [0, 1, 4, 5]
+
+
+def test_recipe_baseline_table_sets_the_budget_not_the_warm_start(cli, synth_dir, tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('task = "ae"\ndatasets = "shapes-1"\nwidth = 4\nepochs = 3\n[baseline]\nepochs = 1\n')
+    r = cli("baseline", "isolated", "--recipe", recipe, "--run", tmp_path / "r", "--data-dir", synth_dir,
+            "--device", "cpu", "--json")
+    assert r.code == 0, r.err
+    assert r.json["epochs"] == 1
+    assert json.loads((tmp_path / "r/config.json").read_text())["epochs"] == 3
+
+
+def test_shareall_heads_follow_label_sets():
+    from jointnet_cli.joint.baselines import head_of
+
+    class D:
+        def __init__(self, classes):
+            self.manifest = {"classes": classes}
+
+    assert head_of([D(["a", "b"]), D(["x", "y", "z"]), D(["a", "b"])]) == [0, 1, 0]
