@@ -72,8 +72,8 @@ def _header_metadata(data: bytes) -> dict[str, str]:
     return {str(k): str(v) for k, v in meta.items()}
 
 
-def read_safetensors(path: Path, *, what: str = "file") -> dict[str, torch.Tensor]:
-    """Any safetensors file's tensors (no format check): refuses anything else, pickle included, unread."""
+def _read(path: Path, what: str, broken: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; anything else (pickle included) is refused unread."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -82,26 +82,20 @@ def read_safetensors(path: Path, *, what: str = "file") -> dict[str, torch.Tenso
     except OSError as e:
         raise UserError(f"cannot read {what} {path}: {e.strerror or e}") from None
     try:
-        _header_metadata(data)
-        return st_load(data)
+        meta = _header_metadata(data)
+        return st_load(data), meta
     except (SafetensorError, ValueError, RuntimeError, OSError) as e:
-        raise UserError(f"{what} {path} is not a safetensors file ({e})") from None
+        raise UserError(f"{what} {path} {broken} ({e})") from None
+
+
+def read_safetensors(path: Path, *, what: str = "file") -> dict[str, torch.Tensor]:
+    """Any safetensors file's tensors (no format check)."""
+    return _read(path, what, "is not a safetensors file")[0]
 
 
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a safetensors file (never pickle); every failure is a one-line UserError."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"checkpoint not found: {path}") from None
-    except OSError as e:
-        raise UserError(f"cannot read checkpoint {path}: {e.strerror or e}") from None
-    try:
-        meta = _header_metadata(data)
-        tensors = st_load(data)
-    except (SafetensorError, ValueError, RuntimeError, OSError) as e:
-        raise UserError(f"checkpoint {path} is corrupt or not a safetensors file ({e})") from None
+    """A jointnet checkpoint's tensors and metadata; every failure is a one-line UserError."""
+    tensors, meta = _read(path, "checkpoint", "is corrupt or not a safetensors file")
     if meta.get("format") != CKPT_FORMAT:
         raise UserError(f"checkpoint {path} has format {meta.get('format')!r}; expected {CKPT_FORMAT!r}")
     return tensors, meta

@@ -1,6 +1,7 @@
 """warmstart → irls from the command line on a tiny synth8 run, and the files it leaves (DESIGN §4)."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -119,7 +120,6 @@ def test_a_second_process_on_the_same_run_is_refused(tmp_path):
 
     with RunLock(tmp_path):
         with pytest.raises(UserError, match="in use by another jointnet process"):
-            with RunLock(tmp_path):
-                pass
-    with RunLock(tmp_path):      # released with its holder
-        pass
+            RunLock(tmp_path).__enter__()
+    with RunLock(tmp_path) as lock:      # released with its holder
+        assert lock.path.read_text() == str(os.getpid())
