@@ -8,6 +8,7 @@ Ctrl-C exits 130 with a note on how to resume. No traceback for any of these.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
@@ -24,9 +25,13 @@ def _fail(message: str, code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Ctrl-C (SIGINT) always interrupts, also when the process was started with SIGINT ignored
+    # (as background jobs of non-interactive shells are); the last completed epoch is kept.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="jointnet", standalone_mode=False)
+        # outside standalone mode Typer returns the code of an Exit it met (130 for Ctrl-C) instead of exiting
+        code = command.main(args=argv, prog_name="jointnet", standalone_mode=False)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
@@ -43,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
         ctx = getattr(e, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         _fail(" ".join(e.format_message().split()) + hint, 2)
-    sys.exit(0)
+    if code == 130:
+        _fail("interrupted; rerun the same command to resume from the last completed epoch", 130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _is_usage_error(e: Exception) -> bool:
