@@ -57,10 +57,6 @@ def complete(
     run_path = resolve_run_path(s)
     xy = parse_box(box)
     con = console(quiet=json_)
-    from rich.markup import escape
-
-    con.print(f"[bold]jointnet complete[/] run [cyan]{escape(str(run_path))}[/], dataset {escape(dataset)}, "
-              f"method {escape(method or 'joint')}, device {escape(s.get('device') or 'auto')}")
 
     from contextlib import nullcontext
 

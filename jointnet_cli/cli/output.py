@@ -39,10 +39,15 @@ def primary(metrics: dict[str, dict]) -> tuple[str, float]:
 
 
 class RichReporter(Reporter):
-    """A progress bar for the epochs in flight and a live table of finished stages/iterations."""
+    """A progress bar for the epochs in flight and a live table of finished stages/iterations.
+
+    Notes (the command's header, "already done" messages) are held back until training starts or the
+    command ends well, so a command that fails before any work prints its one error line alone.
+    """
 
     def __init__(self, con: Console):
         self.con = con
+        self.pending: list[str] = []
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=con,
@@ -54,18 +59,31 @@ class RichReporter(Reporter):
         self._task = None
 
     def __enter__(self) -> "RichReporter":
-        self.live = Live(self, console=self.con, refresh_per_second=4, transient=False)
-        self.live.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind, value, tb) -> None:
         if self.live is not None:
-            self.live.__exit__(*exc)
+            self.live.__exit__(kind, value, tb)
+        elif kind is None:
+            self._flush()
+
+    def note(self, text: str) -> None:
+        """A line to show once work starts (or at a successful end)."""
+        self.pending.append(text)
+
+    def _flush(self) -> None:
+        for text in self.pending:
+            self.con.print(text)
+        self.pending.clear()
 
     def __rich__(self) -> Group:
         return Group(self.table, self.progress) if self.table.row_count else Group(self.progress)
 
     def start(self, title: str, total: int) -> None:
+        if self.live is None:
+            self._flush()
+            self.live = Live(self, console=self.con, refresh_per_second=4, transient=False)
+            self.live.__enter__()
         self._task = self.progress.add_task(title, total=total)
 
     def advance(self, steps: int = 1) -> None:
@@ -89,4 +107,7 @@ class RichReporter(Reporter):
                            f"{_mean(entry['objective']['data_loss']):.5f}", f"{name} {value:.5f}", f"{entry['seconds']:.1f}")
 
     def message(self, text: str) -> None:
-        self.con.log(text)
+        if self.live is None:
+            self.note(text)
+        else:
+            self.con.log(text)

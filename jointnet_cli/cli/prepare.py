@@ -48,8 +48,12 @@ def prepare(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if name:
+        from jointnet_cli.data.format import validate_name
+
+        validate_name(name)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=con, transient=True) as bar:
+                  console=con, transient=True, disable=not con.is_terminal) as bar:
         job = bar.add_task("preparing", total=None)
 
         def progress(done: int, total: int) -> None:

@@ -60,8 +60,8 @@ def load_recipe(path: Path | None, command: str, *, own: tuple[str, ...] = ()) -
         raise UserError(f"recipe not found: {path}") from None
     except OSError as e:
         raise UserError(f"cannot read recipe {path}: {e.strerror or e}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"recipe {path} is not valid TOML ({e})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise UserError(f"recipe {path} is not valid TOML ({type(e).__name__}: {str(e)[:200]})") from None
     out: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):

@@ -37,9 +37,9 @@ def run_training_command(command: str, recipe: Path | None, flags: dict[str, Any
 
     configure_run(run, given, data_dir=data_dir)      # every setting checked before any output or write
     resolve_device(device)
-    con.print(f"[bold]jointnet {command}[/] run [cyan]{run_path}[/] ({'existing' if existing else 'new'}), "
-              f"data {data_dir}, device {device}, seed {given.get('seed', 0) if not existing else 'from config'}")
     with RichReporter(con) as reporter:
+        reporter.note(f"[bold]jointnet {command}[/] run [cyan]{run_path}[/] ({'existing' if existing else 'new'}), "
+                      f"data {data_dir}, device {device}, seed {given.get('seed', 0) if not existing else 'from config'}")
         result = stage(run_path, given, data_dir=data_dir, device=device, reporter=reporter)
     return {"run": str(run_path), **result}
 

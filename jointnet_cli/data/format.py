@@ -248,15 +248,15 @@ def read_manifest(data_dir: Path, name: str) -> dict:
         raise _missing(data_dir, name)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UserError(f"cannot read {path}: {e}") from e
+    except (OSError, ValueError, RecursionError) as e:       # ValueError covers JSON and UTF-8 errors
+        raise UserError(f"cannot read {path}: {type(e).__name__}: {str(e)[:200]}") from None
     if not isinstance(manifest, dict):
         raise UserError(f"{path} is not a jointnet dataset manifest (not a JSON object)")
     fmt = manifest.get("format")
     if not isinstance(fmt, str) or not fmt.startswith(FORMAT_PREFIX):
         raise UserError(f"{path} is not a jointnet dataset manifest (format {fmt!r}, expected {FORMAT!r})")
     version = fmt[len(FORMAT_PREFIX):]
-    if not version.isdigit():
+    if not (version.isascii() and version.isdigit() and len(version) <= 6):
         raise UserError(f"{path} has an unknown format {fmt!r} (expected {FORMAT!r})")
     if int(version) > FORMAT_VERSION:
         raise UserError(

@@ -77,6 +77,8 @@ def read_json(path: Path, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"{what} {path} is not valid JSON (line {e.lineno}: {e.msg})") from None
+    except (ValueError, RecursionError) as e:                 # absurdly large numbers, absurdly deep nesting
+        raise UserError(f"{what} {path} cannot be read ({type(e).__name__}: {str(e)[:120]})") from None
 
 
 class RunLock:

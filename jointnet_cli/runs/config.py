@@ -71,12 +71,19 @@ class RunConfig:
         fmt = d.get("format")
         if fmt != RUN_FORMAT:
             raise UserError(f"{where} has format {fmt!r}; this jointnet reads {RUN_FORMAT!r}")
-        values = {k: v for k, v in d.items() if k not in ("format", "layers", "data", "chains", "window_names")}
+        values = {k: v for k, v in d.items() if k not in ("format", "layers", "data", "chains", "window_names", "extra")}
         if "lambda" in values:
             values["lam"] = values.pop("lambda")
         names = {f.name for f in fields(cls)}
         extra = {k: values.pop(k) for k in list(values) if k not in names}
-        values["datasets"] = tuple(values.get("datasets") or ())
+        ds = values.get("datasets") or ()
+        if not isinstance(ds, list) or not all(isinstance(x, str) for x in ds):
+            raise UserError(f"{where}: 'datasets' must be a list of names")
+        values["datasets"] = tuple(ds)
+        wrong = [k for k in ("task", "arch", "block", "couple", "init_weights")
+                 if k in values and not isinstance(values[k], str)]
+        if wrong:
+            raise UserError(f"{where}: {wrong[0]!r} must be a string")
         problems = validate(values, require=("task", "datasets"))
         if problems:
             raise UserError(f"{where} is not a valid run configuration: " + "; ".join(problems))
@@ -101,7 +108,7 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
         if values.get(key) in (None, "", ()):
             problems.append(f"--{key.replace('_', '-')} is required")
     task = values.get("task")
-    if task is not None and task not in TASK_ARCHS:
+    if task is not None and (not isinstance(task, str) or task not in TASK_ARCHS):
         problems.append(f"--task {task!r} is not one of {', '.join(TASK_ARCHS)}")
     arch = values.get("arch")
     if arch and task in TASK_ARCHS and arch not in TASK_ARCHS[task]:
