@@ -167,6 +167,10 @@ class Session:
         """
         evaluate = evaluate or self.evaluate
         first = entry.get("epochs_done", 0)
+        bad = [name for i, name in enumerate(self.ens.names) if not torch.isfinite(c[:, i, :]).all()]
+        if bad:
+            raise RunFailure(f"the coupling of {bad[0]} holds NaN or inf before {stage} epoch {first + 1}; "
+                             "the last good checkpoint is kept")
         history = entry.setdefault("history", [])
         losses = list(history[-1]["data_loss"].values()) if history else []
         steps = (epochs - first) * steps_per_round(self.domains, self.cfg.batch_size)

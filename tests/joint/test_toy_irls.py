@@ -75,3 +75,18 @@ def test_irls_weights_recover_the_groups_and_converge(tmp_path):
     # the iterations recorded in state.json are the ones returned
     state = session.run.read_state()
     assert [it["k"] for it in state["irls"]["iterations"]] == list(range(1, result["stopped"]["k"]))
+
+
+def test_a_coupling_with_nan_stops_before_training_and_names_the_dataset(tmp_path):
+    import pytest
+
+    from jointnet_cli.errors import RunFailure
+
+    session = toy_session(tmp_path)
+    c = torch.zeros(3, 6, 6, dtype=torch.float64)
+    c[1, 2, 4] = c[1, 4, 2] = float("nan")
+    state: dict = {}
+    with pytest.raises(RunFailure, match="coupling of g1-0 holds NaN or inf before warmstart epoch 1"):
+        session.train_resumable(state, state.setdefault("warmstart", {}), c, stage="warmstart", iteration=0,
+                                epochs=1, prefix="warmstart")
+    assert not (tmp_path / "run").exists()                  # nothing was written
