@@ -44,7 +44,7 @@ def main() -> None:
                  "block": args.block}
         with training_session(Path(tmp) / "run", given, data_dir=data, device="cpu") as s:
             L, n = s.ens.num_layers, s.n
-            coupled = jw.coupling(torch.ones(jw.num_windows(L), n, n, dtype=torch.float64), 10.0, L)
+            coupled = s.coupling(s.all_ones())                      # λ = 10 (the default), all weights 1
             isolated = torch.zeros(L, n, n, dtype=torch.float64)
             times = {"joint": [], "isolated": []}
             for r in range(args.rounds + 1):                       # round 0 warms up

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from jointnet_cli.cli import options as o
+from jointnet_cli.cli.options import command_flags, merge
+from jointnet_cli.cli.recipe import load_recipe
 from jointnet_cli.cli.output import stdout
 from jointnet_cli.cli.root import app
 from jointnet_cli.cli.training import emit, run_training_command
@@ -30,13 +32,14 @@ def baseline(
 
     Every baseline gets as many epochs per dataset as the joint method (warm start + all IRLS iterations) unless --epochs is given; finetune's fine-tuning gets that budget on top of its shareall pretraining. A baseline may be the first stage of a new run. Rerun the same command to resume.
     """
-    from jointnet_cli.cli.recipe import load_recipe
+    flags = command_flags(locals(), drop=("method", "fraction", "epochs"))   # first: locals() = the options
     from jointnet_cli.joint.baselines import baseline_key
     from jointnet_cli.joint.stages import baseline as stage
 
-    table = load_recipe(recipe, "baseline", own=("epochs", "fraction"))   # [baseline] epochs = this budget
-    epochs = epochs if epochs is not None else table.get("baseline.epochs")
-    fraction = fraction if fraction is not None else table.get("baseline.fraction")
+    recipe_values = load_recipe(recipe, "baseline", own=("epochs", "fraction"))   # [baseline] epochs = this budget
+    epochs = epochs if epochs is not None else recipe_values.pop("baseline.epochs", None)
+    fraction = fraction if fraction is not None else recipe_values.pop("baseline.fraction", None)
+    recipe_values = {k: v for k, v in recipe_values.items() if not k.startswith("baseline.")}
     if method == "l2-partial" and fraction is None:
         fraction = 0.25
     baseline_key(method, fraction)                       # an unknown method or bad fraction fails here
@@ -44,11 +47,8 @@ def baseline(
         from jointnet_cli.errors import UserError
 
         raise UserError(f"--epochs must be a whole number ≥ 1 (got {epochs})")
-    flags = dict(task=task, datasets=datasets, run=run, arch=arch, size=size, seed=seed, lr=lr,
-                 batch_size=batch_size, block=block, hole=hole, width=width, pretrained=pretrained, init_weights=init_weights, latent=latent, couple=couple, data_dir=data_dir, device=device,
-                 **{"lambda": lambda_})
     result = run_training_command(
-        "baseline", recipe, flags, json_,
+        "baseline", merge(recipe_values, flags), json_,
         lambda *a, **kw: stage(*a, method=method, fraction=fraction if method == "l2-partial" else None,
                                epochs=epochs, **kw))
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from jointnet_cli.cli import options as o
+from jointnet_cli.cli.options import command_flags, merge
 from jointnet_cli.cli.output import stdout
+from jointnet_cli.cli.recipe import load_recipe
 from jointnet_cli.cli.root import app
 from jointnet_cli.cli.training import emit, run_training_command
 
@@ -21,12 +23,11 @@ def irls(
 
     Without --run, the run directory is runs/<task>-<datasets>. Runs the warm start first when the run has none. Rerun the same command after an interruption to resume from the last completed epoch.
     """
+    flags = command_flags(locals())                      # first, while locals() holds only the options
     from jointnet_cli.joint.stages import irls as stage
 
-    flags = dict(task=task, datasets=datasets, run=run, arch=arch, size=size, seed=seed, lr=lr,
-                 batch_size=batch_size, epochs=epochs, epochs_per_iter=epochs_per_iter, max_iters=max_iters,
-                 tol=tol, block=block, hole=hole, width=width, pretrained=pretrained, init_weights=init_weights, latent=latent, couple=couple, data_dir=data_dir, device=device, **{"lambda": lambda_})
-    result = run_training_command("irls", recipe, flags, json_, stage)
+    settings = merge(load_recipe(recipe, "irls"), flags)
+    result = run_training_command("irls", settings, json_, stage)
 
     def human() -> None:
         its = result["iterations"]

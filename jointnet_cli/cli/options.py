@@ -49,6 +49,15 @@ CONFIG_FIELDS = {
 }
 
 
+def command_flags(params: dict, *, drop: tuple[str, ...] = ()) -> dict:
+    """A training command's parameters (its `locals()`) as option-named flags: `lambda_` → `lambda`;
+    `recipe`, `json_` and the names in `drop` (the command's own, non-configuration options) left out."""
+    out = {k: v for k, v in params.items() if k not in ("recipe", "json_", *drop)}
+    if "lambda_" in out:
+        out["lambda"] = out.pop("lambda_")
+    return out
+
+
 def merge(recipe: dict, flags: dict) -> dict:
     """defaults < recipe < flags: flags that were given (not None) win over the recipe."""
     return {**recipe, **{k: v for k, v in flags.items() if v is not None}}

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from jointnet_cli.cli.options import config_settings, merge
+from jointnet_cli.cli.options import config_settings
 from jointnet_cli.cli.output import RichReporter, console, print_json
-from jointnet_cli.cli.recipe import load_recipe
 from jointnet_cli.errors import UserError
 from jointnet_cli.runs.rundir import RunDir, default_run_path
 
@@ -20,24 +19,15 @@ def resolve_run_path(settings: dict[str, Any]) -> Path:
     raise UserError("give --run DIR, or --task and --datasets for a new run")
 
 
-def run_training_command(command: str, recipe: Path | None, flags: dict[str, Any], as_json: bool,
-                         stage: Callable[..., dict]) -> dict:
-    """Merge settings, print where the run goes, run `stage` with a live display, return its result."""
-    settings = merge({k: v for k, v in load_recipe(recipe, command, own=("epochs", "fraction") if command == "baseline"
-                                                  else ()).items() if "." not in k}, flags)
+def run_training_command(command: str, settings: dict[str, Any], as_json: bool, stage: Callable[..., dict]) -> dict:
+    """Run `stage` on the run the merged settings name, with a live display; return its result."""
     run_path = resolve_run_path(settings)
     data_dir = Path(settings.get("data_dir") or "data")
     device = settings.get("device") or "auto"
     con = console(quiet=as_json)
     given = config_settings(settings)
-    run = RunDir(run_path)
-    existing = run.exists()
-    from jointnet_cli.joint.session import resolve_device
-    from jointnet_cli.runs.configure import configure_run
-
-    configure_run(run, given, data_dir=data_dir)      # every setting checked before any output or write
-    resolve_device(device)
-    with RichReporter(con) as reporter:
+    existing = RunDir(run_path).exists()
+    with RichReporter(con) as reporter:               # its notes show only once the settings have been checked
         reporter.note(f"[bold]jointnet {command}[/] run [cyan]{run_path}[/] ({'existing' if existing else 'new'}), "
                       f"data {data_dir}, device {device}, seed {given.get('seed', 0) if not existing else 'from config'}")
         result = stage(run_path, given, data_dir=data_dir, device=device, reporter=reporter)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import typer
-
 from jointnet_cli.cli import options as o
+from jointnet_cli.cli.options import command_flags, merge
 from jointnet_cli.cli.output import stdout
+from jointnet_cli.cli.recipe import load_recipe
 from jointnet_cli.cli.root import app
 from jointnet_cli.cli.training import emit, run_training_command
 
@@ -23,12 +23,11 @@ def warmstart(
 
     Creates the run directory (config.json) when it is new; resumes from the last completed epoch when rerun.
     """
+    flags = command_flags(locals())                      # first, while locals() holds only the options
     from jointnet_cli.joint.stages import warmstart as stage
 
-    flags = dict(task=task, datasets=datasets, run=run, arch=arch, size=size, seed=seed, lr=lr,
-                 batch_size=batch_size, epochs=epochs, epochs_per_iter=epochs_per_iter, max_iters=max_iters,
-                 tol=tol, block=block, hole=hole, width=width, pretrained=pretrained, init_weights=init_weights, latent=latent, couple=couple, data_dir=data_dir, device=device, **{"lambda": lambda_})
-    result = run_training_command("warmstart", recipe, flags, json_, stage)
+    settings = merge(load_recipe(recipe, "warmstart"), flags)
+    result = run_training_command("warmstart", settings, json_, stage)
     emit(result, json_, lambda: stdout().print(
         f"warm start done: {result['epochs_done']} epochs, σ per window = "
         + ", ".join(f"{s:.4g}" for s in result["sigma"]) + f"\ncheckpoint: {result['run']}/{result['checkpoint']}"))

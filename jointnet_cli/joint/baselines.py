@@ -21,7 +21,6 @@ import torch
 
 from jointnet_cli.data.loader import DomainData, SplitTensors
 from jointnet_cli.errors import UserError
-from jointnet_cli.joint import weights as jw
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.session import Session, initial_network
 

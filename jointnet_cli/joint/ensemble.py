@@ -83,7 +83,6 @@ class Ensemble:
             net.load_state_dict({k: sub[k] for k in own})
 
     def load_optimizer_tensors(self, tensors: dict[str, torch.Tensor], where: str) -> None:
-        params = None
         for name, net, opts in zip(self.names, self.nets, self.optimizers):
             params = dict(net.named_parameters())
             for opt in opts:

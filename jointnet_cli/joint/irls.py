@@ -31,7 +31,6 @@ def run_irls(session: Session) -> dict:
     if ir.get("converged"):
         session.reporter.message(f"IRLS already converged after {len(iterations)} iterations")
         return ir
-    L, n = session.ens.num_layers, session.n
 
     # Parameters to continue from: an unfinished iteration, the last finished one, or the warm start.
     current = ir.get("current")

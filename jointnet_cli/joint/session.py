@@ -63,7 +63,7 @@ def initial_network(cfg: RunConfig, *, channels: int, num_classes: int, run: Run
     machine) starts from that file, so all methods share one start and
     nothing is downloaded again.
     """
-    from jointnet_cli.models import initial_weights, load_backbone
+    from jointnet_cli.models import backbone_state, initial_weights, load_backbone
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "init"))
@@ -78,9 +78,7 @@ def initial_network(cfg: RunConfig, *, channels: int, num_classes: int, run: Run
         return built
     initial_weights(built.model, arch=cfg.arch, pretrained=cfg.pretrained, init_weights=cfg.init_weights)
     if saved is not None:
-        heads = set(getattr(built.model, "head_names", ()))
-        save_tensors(saved, {k: v for k, v in built.model.state_dict().items() if k not in heads and k != "class_mask"},
-                     {"stage": "init", "arch": cfg.arch})
+        save_tensors(saved, backbone_state(built.model), {"stage": "init", "arch": cfg.arch})
     return built
 
 

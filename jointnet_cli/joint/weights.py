@@ -47,10 +47,6 @@ def layer_sq_distances(stacks: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(out)
 
 
-def num_windows(num_layers: int) -> int:
-    return max(num_layers - 1, 1)
-
-
 def window_sq_distances(layer_d2: torch.Tensor, windows: Windows | None = None) -> torch.Tensor:
     """d_ijw² = ‖θ_i^w − θ_j^w‖² + ‖θ_i^{w+1} − θ_j^{w+1}‖² (eq. 3): (W, n, n)."""
     if windows is None:

@@ -57,13 +57,19 @@ def default_couple(arch: str) -> str:
     return "both" if arch == "dcgan" else "d"
 
 
+def backbone_state(model) -> dict:
+    """The state of everything but the per-dataset head (and its class mask)."""
+    head = set(getattr(model, "head_names", ()))
+    return {k: v for k, v in model.state_dict().items() if k not in head and k != "class_mask"}
+
+
 def load_backbone(model, tensors: dict, source: str) -> int:
     """Copy `tensors` into `model` (all but its head); keys may omit the "net." of torchvision wrappers.
 
     Missing, unexpected and mismatched keys are reported in one line. Returns how many tensors were loaded.
     """
     head = set(getattr(model, "head_names", ()))
-    own = {k: v for k, v in model.state_dict().items() if k not in head and k != "class_mask"}
+    own = backbone_state(model)
     given = {}
     for k, v in tensors.items():
         key = k if k in own or not ("net." + k) in own else "net." + k

@@ -53,7 +53,6 @@ def find_checkpoint(run_path: Path | str, dataset: str, method: str | None, *, t
 
 def load_model(ck: TrainedCheckpoint, device: str):
     """Rebuild the architecture from config.json and load only this dataset's tensors (safetensors)."""
-    import torch
     from safetensors import SafetensorError, safe_open
 
     from jointnet_cli.joint.session import resolve_device

@@ -18,7 +18,7 @@ DATASETS = "shapes-1,shapes-2,blobs-1"
 @pytest.mark.parametrize("fraction", [0.25, 1 / 3, 0.5, 0.9, 1.0])
 def test_l2_partial_couples_exactly_the_first_ceil_pL_layers(num_layers, fraction):
     n = 4
-    c = jw.coupling(torch.ones(jw.num_windows(num_layers), n, n, dtype=torch.float64), 10.0, num_layers)
+    c = jw.coupling(torch.ones(len(jw.chain_windows([num_layers])), n, n, dtype=torch.float64), 10.0, num_layers)
     partial = partial_coupling(c, fraction)
     coupled = [l for l in range(num_layers) if partial[l].abs().sum() > 0]
     assert coupled == list(range(math.ceil(fraction * num_layers)))

@@ -1,7 +1,5 @@
 """The formulas of DESIGN §1 on hand-made parameters."""
 
-import math
-
 import pytest
 import torch
 
