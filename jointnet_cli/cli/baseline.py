@@ -24,8 +24,9 @@ def baseline(
         "--epochs", help="Epochs per dataset for this baseline (default: the joint method's budget).")] = None,
     task: o.Task = None, datasets: o.Datasets = None, run: o.Run = None, arch: o.Arch = None,
     size: o.Size = None, seed: o.Seed = None, lambda_: o.Lambda = None, lr: o.Lr = None,
-    batch_size: o.BatchSize = None, block: o.Block = None, hole: o.Hole = None, width: o.Width = None,
-    pretrained: o.Pretrained = None, init_weights: o.InitWeights = None, latent: o.Latent = None, couple: o.Couple = None,
+    batch_size: o.BatchSize = None, block: o.Block = None, schedule: o.Schedule = None, sync_every: o.SyncEvery = None,
+    hole: o.Hole = None, width: o.Width = None, pretrained: o.Pretrained = None, init_weights: o.InitWeights = None,
+    latent: o.Latent = None, couple: o.Couple = None,
     data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
 ) -> None:
     """Train a baseline: isolated (C = 0), shareall (one network on the union), l2 (all weights 1), l2-partial (L2 on the first layers) or finetune (shareall, then each copy alone).

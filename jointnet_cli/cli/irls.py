@@ -15,8 +15,9 @@ def irls(
     task: o.Task = None, datasets: o.Datasets = None, run: o.Run = None, arch: o.Arch = None,
     size: o.Size = None, seed: o.Seed = None, lambda_: o.Lambda = None, lr: o.Lr = None,
     batch_size: o.BatchSize = None, epochs: o.Epochs = None, epochs_per_iter: o.EpochsPerIter = None,
-    max_iters: o.MaxIters = None, tol: o.Tol = None, block: o.Block = None, hole: o.Hole = None, width: o.Width = None,
-    pretrained: o.Pretrained = None, init_weights: o.InitWeights = None, latent: o.Latent = None, couple: o.Couple = None,
+    max_iters: o.MaxIters = None, tol: o.Tol = None, block: o.Block = None, schedule: o.Schedule = None, sync_every: o.SyncEvery = None,
+    hole: o.Hole = None, width: o.Width = None, pretrained: o.Pretrained = None, init_weights: o.InitWeights = None,
+    latent: o.Latent = None, couple: o.Couple = None,
     data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
 ) -> None:
     """Robust joint learning: weighting (eq. 7) then optimization (eq. 8) until δ ≤ tol or max-iters.

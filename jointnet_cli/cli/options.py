@@ -26,6 +26,13 @@ Tol = Annotated[Optional[float], typer.Option("--tol", help="Stop IRLS when Î´ â
 Block = Annotated[Optional[str], typer.Option(
     "--block", help="BCD block: epoch (one epoch per network in turn, the paper) or step (round-robin mini-batches).", show_default="epoch",
     rich_help_panel=_T)]
+Schedule = Annotated[Optional[str], typer.Option(
+    "--schedule", help="bcd (networks in turn against the others' anchors) or batched (all networks step together, "
+    "vmapped); same objective. May change between stages of a run.", show_default="bcd", rich_help_panel=_T)]
+SyncEvery = Annotated[Optional[int], typer.Option(
+    "--sync-every", help="Refresh every network's anchors (and, under torchrun, exchange parameters between "
+    "processes) every K steps; 0 = once per epoch. Set, one process computes exactly what torchrun runs compute. "
+    "Default: plain bcd in one process, 0 under torchrun.", show_default=False, rich_help_panel=_T)]
 Width = Annotated[Optional[int], typer.Option("--width", help="Channels of the first layer (network width).", show_default="32", rich_help_panel=_T)]
 Pretrained = Annotated[Optional[bool], typer.Option("--pretrained", help="classify: start from torchvision's ImageNet weights (needs the internet).", rich_help_panel=_T)]
 InitWeights = Annotated[Optional[str], typer.Option("--init-weights", help="classify: start the backbone from a local .safetensors file.", rich_help_panel=_T)]
@@ -43,7 +50,8 @@ Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON 
 CONFIG_FIELDS = {
     "task": "task", "datasets": "datasets", "arch": "arch", "size": "image_size", "seed": "seed",
     "lambda": "lam", "lr": "lr", "batch_size": "batch_size", "epochs": "epochs",
-    "epochs_per_iter": "epochs_per_iter", "max_iters": "max_iters", "tol": "tol", "block": "block", "hole": "hole", "width": "width",
+    "epochs_per_iter": "epochs_per_iter", "max_iters": "max_iters", "tol": "tol", "block": "block", "schedule": "schedule", "sync_every": "sync_every",
+    "hole": "hole", "width": "width",
     "pretrained": "pretrained", "init_weights": "init_weights", "augment": "augment", "crop_scale": "crop_scale",
     "jitter": "jitter", "latent": "latent", "couple": "couple", "gamma": "gamma", "lambda_k": "lambda_k",
 }

@@ -23,7 +23,7 @@ else:  # pragma: no cover
 RECIPE_KEYS: dict[str, type] = {
     "task": str, "datasets": str, "arch": str, "size": int, "seed": int, "lambda": float, "lr": float,
     "batch_size": int, "epochs": int, "epochs_per_iter": int, "max_iters": int, "tol": float,
-    "block": str, "hole": int, "width": int, "pretrained": bool, "init_weights": str, "augment": bool,
+    "block": str, "sync_every": int, "schedule": str, "hole": int, "width": int, "pretrained": bool, "init_weights": str, "augment": bool,
     "crop_scale": float, "jitter": float, "latent": int, "couple": str, "gamma": float, "lambda_k": float, "data_dir": str, "device": str, "run": str,
     "train": int, "test": float, "builtin": str, "force": bool, "fraction": float,
 }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Callable
 
 from jointnet_cli.cli.options import config_settings
 from jointnet_cli.cli.output import RichReporter, console, print_json
 from jointnet_cli.errors import UserError
+from jointnet_cli.joint.reporter import Reporter
 from jointnet_cli.runs.rundir import RunDir, default_run_path
 
 
@@ -20,21 +22,34 @@ def resolve_run_path(settings: dict[str, Any]) -> Path:
 
 
 def run_training_command(command: str, settings: dict[str, Any], as_json: bool, stage: Callable[..., dict]) -> dict:
-    """Run `stage` on the run the merged settings name, with a live display; return its result."""
+    """Run `stage` on the run the merged settings name, with a live display; return its result.
+
+    Under torchrun every process runs this; rank 0 alone draws progress and prints results.
+    """
+    from jointnet_cli.joint.distributed import close, from_environment
+
     run_path = resolve_run_path(settings)
     data_dir = Path(settings.get("data_dir") or "data")
-    device = settings.get("device") or "auto"
-    con = console(quiet=as_json)
+    group, device = from_environment(settings.get("device") or "auto")
+    con = console(quiet=as_json or not group.writer)
     given = config_settings(settings)
     existing = RunDir(run_path).exists()
-    with RichReporter(con) as reporter:               # its notes show only once the settings have been checked
-        reporter.note(f"[bold]jointnet {command}[/] run [cyan]{run_path}[/] ({'existing' if existing else 'new'}), "
-                      f"data {data_dir}, device {device}, seed {given.get('seed', 0) if not existing else 'from config'}")
-        result = stage(run_path, given, data_dir=data_dir, device=device, reporter=reporter)
+    ranks = f", {group.world} processes" if group.distributed else ""
+    try:
+        with RichReporter(con) as shown:              # its notes show only once the settings have been checked
+            reporter = shown if group.writer else Reporter()     # other ranks stay silent
+            shown.note(f"[bold]jointnet {command}[/] run [cyan]{run_path}[/] ({'existing' if existing else 'new'}), "
+                          f"data {data_dir}, device {device}{ranks}, "
+                          f"seed {given.get('seed', 0) if not existing else 'from config'}")
+            result = stage(run_path, given, data_dir=data_dir, device=device, reporter=reporter, group=group)
+    finally:
+        close(group)
     return {"run": str(run_path), **result}
 
 
 def emit(result: dict, as_json: bool, human: Callable[[], None]) -> None:
+    if os.environ.get("RANK", "0") != "0":              # under torchrun only rank 0 prints results
+        return
     if as_json:
         print_json(result)
     else:

@@ -106,7 +106,7 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
                  epochs: int | None = None) -> dict:
     """Train (or resume) one baseline; returns its `state.json["baselines"][key]` entry."""
     key = baseline_key(method, fraction)
-    state = session.run.read_state()
+    state = session.read_state()
     entry = state.setdefault("baselines", {}).setdefault(key, {"method": method})
     if entry.get("checkpoint"):
         session.reporter.message(f"baseline {key} already trained ({entry['epochs']} epochs)")
@@ -118,7 +118,7 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
             entry["fraction"] = fraction
     elif epochs and epochs != entry["epochs"]:
         raise UserError(f"baseline {key} was started with --epochs {entry['epochs']}; rerun without --epochs to resume it")
-    session.run.write_state(state)
+    session.write_state(state)
 
     if method == "shareall":
         return _shareall(session, state, entry)
@@ -157,11 +157,11 @@ def _shareall(session: Session, state: dict, entry: dict) -> dict:
     heads_of = head_of(session.domains) if k else []
     heads = max(heads_of) + 1 if k else 0
     built = initial_network(session.cfg, channels=session.domains[0].train.images.shape[1], num_classes=heads * k,
-                            run=session.run)
+                            run=session.run if session.group.writer else None)
     shared = Session(session.run, session.cfg, [union(session.domains, k, heads_of)],
                      Ensemble(["shared"], built.model, session.ens.layers, lr=session.cfg.lr, device=session.device,
                               chains=session.ens.chains, optimizers=getattr(session.task, "optimizers", None)),
-                     session.task, session.device, session.reporter)
+                     session.task, session.device, session.reporter, group=session.group)
     if k:
         first = [heads_of.index(h) for h in range(heads)]             # a dataset of each label set
         shared.ens.nets[0].class_mask.copy_(torch.cat([session.ens.nets[i].class_mask for i in first]))
@@ -185,7 +185,7 @@ def _finetune(session: Session, state: dict, entry: dict) -> dict:
     if not pre.get("checkpoint"):
         session.reporter.message("finetune needs shareall first: training it now")
         run_baseline(session, "shareall", epochs=entry["epochs"] if entry.get("budget") == "--epochs" else None)
-        state = session.run.read_state()
+        state = session.read_state()
         entry = state["baselines"]["finetune"]
         pre = state["baselines"]["shareall"]
     entry["pretrained"] = {"checkpoint": pre["checkpoint"], "epochs": pre["epochs"]}

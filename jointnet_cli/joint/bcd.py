@@ -23,7 +23,7 @@ import torch
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.weights import anchor_coefficients, anchor_strengths
-from jointnet_cli.seeding import generator
+from jointnet_cli.seeding import derive_seed, generator
 
 
 class Task(Protocol):
@@ -65,8 +65,13 @@ def add_coupling_grad(params: list[list[torch.Tensor]], anchor: dict[int, Anchor
 
 
 def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor, gen: torch.Generator,
-          anchor: dict[int, Anchor]) -> tuple[torch.Tensor, dict]:
-    """One mini-batch of network i; returns (loss × batch size, per-batch statistics)."""
+          anchor: dict[int, Anchor], noise_seed: int) -> tuple[torch.Tensor, dict]:
+    """One mini-batch of network i; returns (loss × batch size, per-batch statistics).
+
+    Layers that draw from the global generator (dropout) get it seeded by `noise_seed`, a
+    function of the round, network and step, so a step is the same whatever ran before it.
+    """
+    torch.manual_seed(noise_seed)
     net, opts = ens.nets[i], ens.optimizers[i]
     if hasattr(task, "step"):            # tasks with several players run their own update order
         loss, stats = task.step(net, opts, dom.train, idx, gen,
@@ -98,7 +103,8 @@ def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task:
     counts = [0] * n
 
     def one(i: int, idx: torch.Tensor, anchor: dict[int, Anchor]) -> None:
-        loss, batch_stats = _step(ens, i, task, domains[i], idx, gens[i], anchor)
+        loss, batch_stats = _step(ens, i, task, domains[i], idx, gens[i], anchor,
+                                  derive_seed(seed, *key, ens.names[i], "noise", counts[i]))
         totals[i] += loss
         for k, v in batch_stats.items():
             sums[i][k] = sums[i].get(k, 0.0) + v

@@ -42,8 +42,8 @@ class Ensemble:
     def num_layers(self) -> int:
         return len(self.layers)
 
-    def stacks(self) -> list[torch.Tensor]:
-        """(n, P_l) float64 per layer."""
+    def stacks(self) -> list[list[torch.Tensor]]:
+        """Per layer, its parameter tensors stacked over the n networks, relative to network 1: (n, *shape) each."""
         return layer_stacks(self.nets, self.layers)
 
     # -- snapshot tensors ------------------------------------------------------

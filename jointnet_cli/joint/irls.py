@@ -21,7 +21,7 @@ from jointnet_cli.joint.warmstart import objective_terms
 def run_irls(session: Session) -> dict:
     """Run (or resume) IRLS after the warm start; returns the `irls` state entry."""
     run, cfg = session.run, session.cfg
-    state = run.read_state()
+    state = session.read_state()
     ws = state.get("warmstart", {})
     if not ws.get("checkpoint"):
         raise UserError(f"run {run.path} has no finished warm start; run `jointnet warmstart --run {run.path}` first")
@@ -50,6 +50,7 @@ def run_irls(session: Session) -> dict:
         if current is None:
             # 1. weighting, from the parameters before this iteration's optimization
             w = jw.irls_weights(session.window_sq_distances(), sigma)
+            w = torch.tensor(session.group.broadcast_json(w.tolist()), dtype=torch.float64)   # ranks agree exactly
             d = jw.delta(w, previous)
             if d <= cfg.tol:
                 ir["converged"] = True
@@ -57,7 +58,7 @@ def run_irls(session: Session) -> dict:
                 break
             current = {"k": k, "delta": d, "weights": w.tolist(), "epochs_done": 0}
             ir["current"] = current
-            run.write_state(state)
+            session.write_state(state)
         w = torch.tensor(current["weights"], dtype=torch.float64)
         c = session.coupling(w)
 
@@ -86,5 +87,5 @@ def run_irls(session: Session) -> dict:
     ir.pop("current", None)
     ir["final_checkpoint"] = iterations[-1]["checkpoint"] if iterations else ws["checkpoint"]
     ir["max_iters"], ir["tol"] = cfg.max_iters, cfg.tol
-    run.write_state(state)
+    session.write_state(state)
     return ir

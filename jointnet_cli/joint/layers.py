@@ -27,10 +27,13 @@ def layer_params(model: nn.Module, layers: list[list[str]]) -> list[list[torch.T
     return [[params[name] for name in group] for group in layers]
 
 
-def layer_stacks(models: list[nn.Module], layers: list[list[str]]) -> list[torch.Tensor]:
-    """For each layer l, the (n, P_l) float64 matrix whose row i is θ_i^l flattened."""
+def layer_stacks(models: list[nn.Module], layers: list[list[str]]) -> list[list[torch.Tensor]]:
+    """For each layer l, its parameter tensors stacked over the models relative to the first: (n, *shape) each.
+
+    Row i holds θ_i − θ_1 (row 1 is zero): pairwise distances are those of the θ_i, and the
+    subtraction is exact where the networks are close, so no precision is lost to large weights.
+    """
     per_model = [layer_params(m, layers) for m in models]
-    return [
-        torch.stack([torch.cat([p.detach().reshape(-1) for p in per_model[i][l]]) for i in range(len(models))]).double()
-        for l in range(len(layers))
-    ]
+    with torch.no_grad():
+        return [[torch.stack([per_model[i][l][k] - per_model[0][l][k] for i in range(len(models))])
+                 for k in range(len(layers[l]))] for l in range(len(layers))]

@@ -18,7 +18,9 @@ from jointnet_cli.data.augment import Augment
 from jointnet_cli.data.loader import DomainData, load_domains
 from jointnet_cli.errors import RunFailure, UserError
 from jointnet_cli.joint import weights as jw
+from jointnet_cli.joint.batched import train_round_batched
 from jointnet_cli.joint.bcd import steps_per_round, train_round
+from jointnet_cli.joint.distributed import Group, train_round_synced
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.reporter import Reporter
 from jointnet_cli.models import build
@@ -102,24 +104,27 @@ class Session:
     device: torch.device
     reporter: Reporter = field(default_factory=Reporter)
     window_labels: list[str] | None = None       # "G w1", … for a GAN's players; default "w1", …
+    group: Group = field(default_factory=Group)  # the processes of a torchrun run (one by default)
 
     @classmethod
     def open(cls, run: RunDir, cfg: RunConfig, *, data_dir: Path, device: torch.device,
-             reporter: Reporter | None = None) -> "Session":
+             reporter: Reporter | None = None, group: Group | None = None) -> "Session":
         domains = load_domains(data_dir, list(cfg.datasets), device)
         for d in domains:
             if d.train.images.shape[-1] != cfg.image_size:
                 raise UserError(f"dataset {d.name} is {d.train.images.shape[-1]} px; the run uses {cfg.image_size} px")
         classes = class_counts(cfg, domains)
         k = max(classes, default=0)
-        built = initial_network(cfg, channels=domains[0].train.images.shape[1], num_classes=k, run=run)
+        group = group or Group()
+        built = initial_network(cfg, channels=domains[0].train.images.shape[1], num_classes=k,
+                                run=run if group.writer else None)
         augment = Augment(crop_scale=(cfg.crop_scale, 1.0), jitter=cfg.jitter) if cfg.augment else None
         task = make_task(cfg.task, hole=cfg.hole, classes_per_head=k, augment=augment, gan=gan_settings(cfg, built))
         ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device, chains=built.chains,
                        optimizers=getattr(task, "optimizers", None))
         for net, count in zip(ens.nets, classes):               # each head shows only its own classes
             net.class_mask.copy_(torch.arange(k, device=device) < count)
-        return cls(run, cfg, domains, ens, task, device, reporter or Reporter(), built.window_names)
+        return cls(run, cfg, domains, ens, task, device, reporter or Reporter(), built.window_names, group)
 
     @property
     def n(self) -> int:
@@ -151,9 +156,30 @@ class Session:
         return jw.coupling(weights, self.cfg.lam, self.ens.num_layers, self.windows)
 
     # -- training --------------------------------------------------------------
+    @property
+    def schedule(self) -> str:
+        """The configured schedule; a single network (shareall) has nothing to batch and trains as bcd.
+
+        With --sync-every, or under torchrun, `bcd` trains against anchors fixed between
+        synchronisation points ("bcd-sync", the same in one process and in several)."""
+        if self.n == 1 and not self.group.distributed:
+            return "bcd"
+        if self.group.distributed or self.cfg.sync_every is not None:
+            return "bcd-sync"
+        return self.cfg.schedule
+
+    def _trainer(self, schedule: str) -> Callable[..., list[float]]:
+        if schedule == "batched":
+            return train_round_batched
+        if schedule == "bcd-sync":
+            def synced(*args, block: str, **kw) -> list[float]:
+                return train_round_synced(*args, group=self.group, sync_every=self.cfg.sync_every or 0, **kw)
+            return synced
+        return train_round
+
     def train_resumable(self, state: dict, entry: dict, c: torch.Tensor, *, stage: str, iteration: int,
                         epochs: int, prefix: str, evaluate: Callable[[], dict] | None = None) -> list[float]:
-        """Train BCD rounds `entry["epochs_done"]`…`epochs`−1 with the fixed coupling `c` (eq. 6).
+        """Train rounds `entry["epochs_done"]`…`epochs`−1 with the fixed coupling `c` (eq. 6), by the run's schedule.
 
         After every round (one epoch of every dataset): a progress snapshot
         `checkpoints/{prefix}-eNNNN`, the round's data loss, test metrics and
@@ -161,9 +187,12 @@ class Session:
         lives inside `state`). A rerun after a kill continues from the last
         completed round; the caller loads `entry["progress"]` first. Returns the
         last round's mean data loss per network. `evaluate` gives the test
-        metrics recorded per round (default: every network on its own test split).
+        metrics recorded per round (default: every network on its own test split). Each history
+        entry names the schedule (`bcd` or `batched`) that trained it.
         """
         evaluate = evaluate or self.evaluate
+        schedule = self.schedule
+        train = self._trainer(schedule)
         first = entry.get("epochs_done", 0)
         bad = [name for i, name in enumerate(self.ens.names) if not torch.isfinite(c[:, i, :]).all()]
         if bad:
@@ -171,13 +200,14 @@ class Session:
                              "the last good checkpoint is kept")
         history = entry.setdefault("history", [])
         losses = list(history[-1]["data_loss"].values()) if history else []
-        steps = (epochs - first) * steps_per_round(self.domains, self.cfg.batch_size)
+        mine = [self.domains[i] for i in self.group.owned(self.n)]          # the steps this process takes
+        steps = (epochs - first) * steps_per_round(mine, self.cfg.batch_size)
         self.reporter.start(f"{stage}{f' k={iteration}' if stage == 'irls' else ''} epochs {first + 1}–{epochs}", steps)
         try:
             for epoch in range(first, epochs):
                 t0 = time.perf_counter()
                 stats: dict = {}
-                losses = train_round(
+                losses = train(
                     self.ens, c.to(torch.float64), self.domains, self.task,
                     batch_size=self.cfg.batch_size, seed=self.cfg.seed, key=(stage, iteration, epoch),
                     block=self.cfg.block, on_step=self.reporter.advance, stats=stats,
@@ -193,9 +223,12 @@ class Session:
                 entry["progress"] = self.save_snapshot(f"{prefix}-e{epoch + 1:04d}", stage=stage,
                                                        iteration=iteration, epoch=epoch + 1)
                 history.append({"epoch": epoch + 1, "data_loss": dict(zip(self.ens.names, losses)),
-                                "metrics": evaluate(), "seconds": seconds, **({"stats": stats} if stats else {})})
+                                "metrics": evaluate() if self.group.writer else {}, "seconds": seconds,
+                                "schedule": schedule,
+                                **({"sync_every": self.cfg.sync_every or 0} if schedule == "bcd-sync" else {}),
+                                **({"stats": stats} if stats else {})})
                 entry["epochs_done"] = epoch + 1
-                self.run.write_state(state)
+                self.write_state(state)
                 self.remove_snapshot(old)
                 self.reporter.epoch(stage, {"k": iteration, **history[-1]})
         finally:
@@ -205,22 +238,35 @@ class Session:
     def finish_resumable(self, state: dict, entry: dict, prefix: str) -> None:
         """After the stage's final snapshot is recorded in `entry`: drop its progress snapshots."""
         progress = entry.pop("progress", None)
-        self.run.write_state(state)
+        self.write_state(state)
         self.remove_snapshot(progress)
         self.remove_stale(f"{prefix}-e*.safetensors")
 
     def evaluate(self) -> dict[str, dict[str, float]]:
-        """The task's test metric for every dataset, on its whole test split."""
+        """The task's test metric for every dataset, on its whole test split (rank 0 only under torchrun)."""
+        if not self.group.writer:
+            return {}
         return {
             d.name: self.task.evaluate(net, d.test, seed=self.cfg.seed, dataset=d.name)
             for d, net in zip(self.domains, self.ens.nets)
         }
 
-    # -- snapshots ---------------------------------------------------------------
+    # -- state.json and snapshots (under torchrun rank 0 reads and writes; the others follow) ------------
+    def read_state(self) -> dict:
+        """state.json as rank 0 reads it, on every rank."""
+        return self.group.broadcast_json(self.run.read_state() if self.group.writer else None)
+
+    def write_state(self, state: dict) -> None:
+        if self.group.writer:
+            self.run.write_state(state)
+
     def save_snapshot(self, name: str, *, stage: str, iteration: int = 0, epoch: int = 0,
                       weights: torch.Tensor | None = None, sigma: torch.Tensor | None = None) -> str:
         """Write checkpoints/NAME.safetensors (+ .optim) and return its path relative to the run."""
         path = self.run.checkpoint(name)
+        self.group.exchange_optimizers(self.ens)            # rank 0 writes every network's Adam state
+        if not self.group.writer:
+            return self.run.relative(path)
         meta = {"stage": stage, "iteration": str(iteration), "epoch": str(epoch), "arch": self.cfg.arch,
                 "datasets": ",".join(self.cfg.datasets)}
         save_tensors(optim_path(path), self.ens.optimizer_tensors(), meta)
@@ -233,6 +279,14 @@ class Session:
         return self.run.relative(path)
 
     def load_snapshot(self, relative: str, *, with_optimizer: bool = True) -> dict[str, torch.Tensor]:
+        """Load a snapshot's networks (and Adam state); under torchrun rank 0 reads it and sends it on."""
+        if self.group.distributed:
+            tensors = self._load_snapshot(relative, with_optimizer) if self.group.writer else {}
+            self.group.share_from_writer(self.ens, with_optimizer=with_optimizer)
+            return tensors
+        return self._load_snapshot(relative, with_optimizer)
+
+    def _load_snapshot(self, relative: str, with_optimizer: bool) -> dict[str, torch.Tensor]:
         path = self.run.resolve(relative)
         tensors, meta = load_tensors(path)
         if meta.get("arch") != self.cfg.arch:
@@ -245,17 +299,19 @@ class Session:
 
     def drop_optimizer_state(self, relative: str | None) -> None:
         """Remove NAME.optim.safetensors once a later snapshot supersedes it for resuming."""
-        if relative:
+        if relative and self.group.writer:
             optim_path(self.run.resolve(relative)).unlink(missing_ok=True)
 
     def remove_stale(self, pattern: str) -> None:
         """Delete leftovers of writes a kill interrupted: temporary files and superseded snapshots matching `pattern`."""
+        if not self.group.writer:
+            return
         leftovers = [*self.run.path.glob(".*.tmp"), *self.run.checkpoints.glob(".*.tmp"), *self.run.checkpoints.glob(pattern)]
         for path in leftovers:
             path.unlink(missing_ok=True)
 
     def remove_snapshot(self, relative: str | None) -> None:
-        if not relative:
+        if not relative or not self.group.writer:
             return
         path = self.run.resolve(relative)
         path.unlink(missing_ok=True)

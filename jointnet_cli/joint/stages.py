@@ -11,34 +11,50 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from jointnet_cli.errors import UserError
+from jointnet_cli.joint.distributed import Group, check_world
 from jointnet_cli.joint.irls import run_irls
 from jointnet_cli.joint.reporter import Reporter
 from jointnet_cli.joint.session import Session, resolve_device
 from jointnet_cli.joint.warmstart import run_warmstart
+from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.configure import configure_run
 from jointnet_cli.runs.rundir import RunDir
 
 
 @contextmanager
 def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: Path | str = "data",
-                     device: str = "auto", reporter: Reporter | None = None) -> Iterator[Session]:
+                     device: str = "auto", reporter: Reporter | None = None,
+                     group: Group | None = None) -> Iterator[Session]:
     """Validate settings, lock the run directory, create its config.json if new, and open a Session.
 
     `given` holds RunConfig fields (datasets as a spec: "a,b,c" or "@synth8").
-    Nothing is written before every setting has been checked.
+    Nothing is written before every setting has been checked. Under torchrun
+    (`group` with several ranks) rank 0 does all of this and sends the
+    configuration to the other ranks, which never touch the run directory.
     """
+    group = group or Group()
     run, data_dir = RunDir(run_path), Path(data_dir)
-    configure_run(run, given, data_dir=data_dir)        # validate before touching the disk
     dev = resolve_device(device)
+    if not group.writer:
+        cfg = RunConfig.from_json(group.broadcast_json(None), where="the configuration sent by rank 0")
+        yield Session.open(run, cfg, data_dir=data_dir, device=dev, reporter=reporter, group=group)
+        return
+    configure_run(run, given, data_dir=data_dir)        # validate before touching the disk
     created = not run.path.exists()
     run.path.mkdir(parents=True, exist_ok=True)
     try:
         with run.lock():
             cfg, prints, new = configure_run(run, given, data_dir=data_dir)
-            session = Session.open(run, cfg, data_dir=data_dir, device=dev, reporter=reporter)
+            check_world(group, len(cfg.datasets))
+            if group.distributed and cfg.schedule == "batched":
+                raise UserError("--schedule batched trains every network in one process; under torchrun use bcd")
+            session = Session.open(run, cfg, data_dir=data_dir, device=dev, reporter=reporter, group=group)
+            config = cfg.to_json(layers=session.ens.layers, data=prints, chains=session.ens.chains,
+                                 window_names=session.window_names)
             if new:
-                run.write_config(cfg.to_json(layers=session.ens.layers, data=prints, chains=session.ens.chains,
-                                             window_names=session.window_names))
+                run.write_config(config)
+            group.broadcast_json(config)
             yield session
     except BaseException:
         if created and not run.exists():

@@ -30,7 +30,7 @@ def objective_terms(session: Session, c: torch.Tensor, losses: list[float],
 def run_warmstart(session: Session) -> dict:
     """Train (or resume) the warm start and record it in state.json; returns its state entry."""
     run, cfg = session.run, session.cfg
-    state = run.read_state()
+    state = session.read_state()
     ws = state.setdefault("warmstart", {})
     if ws.get("checkpoint"):
         session.reporter.message(f"warm start already done ({ws['epochs_done']} epochs)")

@@ -12,6 +12,8 @@ only. `windows` lists each window's layer indices; the default is one chain.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 Windows = list[tuple[int, ...]]
@@ -30,16 +32,25 @@ def chain_windows(chains: list[int]) -> Windows:
 
 
 
-def layer_sq_distances(stacks: list[torch.Tensor]) -> torch.Tensor:
-    """‖θ_i^l − θ_j^l‖² for every layer: (L, n, n), from the (n, P_l) layer stacks.
+def layer_sq_distances(stacks: Sequence[torch.Tensor | Sequence[torch.Tensor]]) -> torch.Tensor:
+    """‖θ_i^l − θ_j^l‖² for every layer: (L, n, n).
 
-    Uses the Gram identity ‖a‖² + ‖b‖² − 2a·b in float64 (one matrix product per
-    layer), clamped at 0 and with an exact zero diagonal.
+    `stacks[l]` is layer l as one (n, P_l) matrix whose row i is θ_i^l, or as the
+    (n, …) stacks of its parameter tensors. Rows are taken relative to the first
+    (distances do not change; the subtraction is exact where networks are close;
+    `Ensemble.stacks` already gives θ_i − θ_1). The Gram identity
+    ‖a_i − a_j‖² = ‖a_i‖² + ‖a_j‖² − 2 a_i·a_j gives every pair from one matrix
+    product per tensor, summed in float64; clamped at 0, with an exact zero diagonal.
     """
     out = []
-    for x in stacks:
-        x = x.double()
-        gram = x @ x.T                                     # (n, n)
+    for layer in stacks:
+        parts = [layer] if isinstance(layer, torch.Tensor) else list(layer)
+        gram = torch.zeros((), dtype=torch.float64)
+        for x in parts:
+            a = x.reshape(x.shape[0], -1)
+            if a[0].any():
+                a = a - a[:1]
+            gram = gram + (a @ a.T).double().cpu()          # (n, n)
         sq = gram.diagonal()
         d2 = (sq[:, None] + sq[None, :] - 2 * gram).clamp_min_(0)
         d2.fill_diagonal_(0)

@@ -19,8 +19,12 @@ TASK_ARCHS: dict[str, tuple[str, ...]] = {"ae": ("ae9",), "classify": ("convnet"
                                      "gan": ("dcgan", "began")}
 
 # Settings a later stage may change on an existing run (continuing IRLS longer or
-# with another tolerance); every other setting is fixed by the first stage.
-ADJUSTABLE = frozenset({"max_iters", "tol"})
+# with another tolerance, training with the other schedule of the same objective);
+# every other setting is fixed by the first stage.
+ADJUSTABLE = frozenset({"max_iters", "tol", "schedule", "sync_every"})
+
+# How the n networks take their steps (DESIGN §1 "Schedules"); both minimize the same objective.
+SCHEDULES = ("bcd", "batched")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class RunConfig:
     max_iters: int = 8                         # IRLS iterations at most
     tol: float = 1e-2                          # stop when δ ≤ tol
     block: str = "epoch"                       # BCD block: one epoch ("epoch", paper) or one mini-batch ("step")
+    schedule: str = "bcd"                      # "bcd" (networks in turn) or "batched" (all step together, vmapped)
+    sync_every: int | None = None              # bcd with anchors fixed between syncs every K steps (0: per epoch); torchrun
     hole: int = 22                             # side of the square hole (ae task)
     width: int = 32                            # channels of the first conv layer (ae9: 32 → 2.0 M parameters)
     pretrained: bool = False                   # classify: start from torchvision's ImageNet weights
@@ -80,7 +86,7 @@ class RunConfig:
         if not isinstance(ds, list) or not all(isinstance(x, str) for x in ds):
             raise UserError(f"{where}: 'datasets' must be a list of names")
         values["datasets"] = tuple(ds)
-        wrong = [k for k in ("task", "arch", "block", "couple", "init_weights")
+        wrong = [k for k in ("task", "arch", "block", "schedule", "couple", "init_weights")
                  if k in values and not isinstance(values[k], str)]
         if wrong:
             raise UserError(f"{where}: {wrong[0]!r} must be a string")
@@ -120,6 +126,10 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
     for key, flag in (("lam", "--lambda"), ("lr", "--lr"), ("tol", "--tol")):
         if key in values and not (_is_num(values[key]) and values[key] > 0):
             problems.append(f"{flag} must be a number > 0 (got {values[key]!r})")
+    if values.get("sync_every") is not None and values.get("schedule") == "batched":
+        problems.append("--sync-every applies to --schedule bcd (batched steps every network together, nothing to sync)")
+    if values.get("sync_every") is not None and not (_is_int(values["sync_every"]) and values["sync_every"] >= 0):
+        problems.append(f"--sync-every must be a whole number ≥ 0 (got {values['sync_every']!r})")
     if "seed" in values and not (_is_int(values["seed"]) and values["seed"] >= 0):
         problems.append(f"--seed must be a whole number ≥ 0 (got {values['seed']!r})")
     if "image_size" in values and not (_is_int(values["image_size"]) and values["image_size"] >= 0):
@@ -143,6 +153,10 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
         problems.append(f"lambda-k must be > 0 (got {values['lambda_k']!r})")
     if "block" in values and values["block"] not in ("epoch", "step"):
         problems.append(f"--block must be 'epoch' or 'step' (got {values['block']!r})")
+    if "schedule" in values and values["schedule"] not in SCHEDULES:
+        problems.append(f"--schedule must be 'bcd' or 'batched' (got {values['schedule']!r})")
+    elif values.get("schedule") == "batched" and values.get("task") == "gan":
+        problems.append("--schedule batched trains one loss per network; GAN runs (D then G steps) use --schedule bcd")
     ds = values.get("datasets")
     if ds is not None and not (isinstance(ds, (list, tuple)) and all(isinstance(x, str) for x in ds)):
         problems.append("datasets must be a list of names")

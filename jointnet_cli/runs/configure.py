@@ -61,7 +61,12 @@ def configure_run(run: RunDir, given: dict[str, Any], *, data_dir: Path) -> tupl
         changed = [n for n in cfg.datasets if stored.get(n) and stored[n] != prints[n]]
         if changed:
             raise UserError(f"dataset {changed[0]} in {data_dir} differs from the one run {run.path} was trained on")
-        return cfg.with_adjustments(given), prints, False
+        cfg = cfg.with_adjustments(given)
+        problems = validate({"task": cfg.task, "schedule": cfg.schedule,     # an adjustment that does not fit the run
+                             "sync_every": cfg.sync_every})
+        if problems:
+            raise UserError("; ".join(problems))
+        return cfg, prints, False
 
     problems = validate(given, require=("task", "datasets"))
     if problems:

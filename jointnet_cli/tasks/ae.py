@@ -43,11 +43,20 @@ class AeTask:
             return f"--hole {self.hole} must be smaller than the image size {image_size}"
         return None
 
-    def loss(self, net: nn.Module, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """f_i on one mini-batch: MSE between G(I ⊙ M) and I."""
+    def inputs(self, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training mini-batch as (network input I ⊙ M, target I), holes drawn from `gen`."""
         images = as_float(split.images[idx])                                           # (B, C, H, W)
         mask = hole_masks(images.shape[0], images.shape[-1], self.hole, gen).to(images.device)
-        return nn.functional.mse_loss(net(images * mask), images)
+        return images * mask, images
+
+    def criterion(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """‖I − G(I ⊙ M)‖², mean over pixels."""
+        return nn.functional.mse_loss(output, target)
+
+    def loss(self, net: nn.Module, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """f_i on one mini-batch: MSE between G(I ⊙ M) and I."""
+        x, target = self.inputs(split, idx, gen)
+        return self.criterion(net(x), target)
 
     @torch.no_grad()
     def evaluate(self, net: nn.Module, split: SplitTensors, *, seed: int, dataset: str,

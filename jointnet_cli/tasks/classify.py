@@ -36,11 +36,20 @@ class ClassifyTask:
         rows = torch.arange(logits.shape[0], device=logits.device)
         return heads[rows, labels // self.k], labels % self.k
 
-    def loss(self, net: nn.Module, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def inputs(self, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training mini-batch as (images, augmented by `gen` when augmentation is on; labels)."""
         images = split.images[idx]
         x = augment_batch(images, self.augment, gen) if self.augment else as_float(images)
-        logits, labels = self.logits_for(net(x), split.labels[idx])
-        return nn.functional.cross_entropy(logits, labels)
+        return x, split.labels[idx]
+
+    def criterion(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of each sample's own head (see `logits_for`)."""
+        return nn.functional.cross_entropy(*self.logits_for(logits, labels))
+
+    def loss(self, net: nn.Module, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """f_i on one mini-batch: cross-entropy of the network's logits."""
+        x, labels = self.inputs(split, idx, gen)
+        return self.criterion(net(x), labels)
 
     @torch.no_grad()
     def evaluate(self, net: nn.Module, split: SplitTensors, *, seed: int, dataset: str,

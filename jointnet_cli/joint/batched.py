@@ -1,0 +1,156 @@
+"""The `batched` schedule: all n networks take each optimizer step together (DESIGN §1 "Schedules").
+
+The objective is the one `bcd` minimizes (eq. 6),
+
+    Σ_i f_i(θ_i) + Σ_{i<j} Σ_l c_ijl ‖θ_i^l − θ_j^l‖²,
+
+but instead of one network at a time against fixed anchors, every step moves
+all networks at once along the gradient of the whole objective at the current
+("live") parameters:
+
+    grad θ_i = ∇f_i(θ_i) + 2 Σ_j c_ijl (θ_i^l − θ_j^l)       (per layer l)
+
+with the coupling term taken from the parameters before the step, for every
+network alike. 2 Σ_j c_ijl (θ_i^l − θ_j^l) = 2 C_il (θ_i^l − m_il) is bcd's pull
+towards the anchor of eq. 9, computed for all i in one matrix product.
+
+Each network draws exactly the mini-batches (and holes, augmentations) `bcd`
+draws: its own generator keyed by the round and its dataset (dropout, which
+draws from torch's global generator, gets it seeded per step: a rerun draws the
+same masks, though not bcd's). At a step every
+network that still has a batch this epoch takes its next one; networks whose
+batches have the same size run as one `torch.func.vmap` of
+`torch.func.functional_call` over their stacked parameters and buffers.
+Stacking the buffers gives every network its own BatchNorm running
+statistics: they are updated inside the vmapped call and copied back into the
+network's module, so evaluation (eval mode, module by module) uses them.
+Each network then takes a step of its own Adam optimizer, so optimizer state,
+snapshots and resuming are exactly those of `bcd`.
+"""
+
+from __future__ import annotations
+
+from itertools import count
+from typing import Callable, Protocol
+
+import torch
+from torch.func import functional_call, vmap
+
+from jointnet_cli.data.loader import DomainData, SplitTensors
+from jointnet_cli.errors import UserError
+from jointnet_cli.joint.ensemble import Ensemble
+from jointnet_cli.seeding import derive_seed, generator
+
+
+class BatchedTask(Protocol):
+    """A task whose loss splits into drawing a batch and scoring a network's output (ae, classify)."""
+
+    def inputs(self, split: SplitTensors, idx: torch.Tensor,
+               gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def criterion(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
+
+
+def coupling_grad(theta: torch.Tensor, c_l: torch.Tensor) -> torch.Tensor:
+    """2 Σ_j c_ijl (θ_i − θ_j) for every network i at once: the gradient of Σ_{i<j} c_ijl ‖θ_i − θ_j‖².
+
+    `theta` is (n, *shape), one parameter tensor of layer l for each network;
+    `c_l` is the (n, n) symmetric coupling of that layer. Computed as
+    2 C_i (θ_i − m_i), with C_i = Σ_j c_ij and the anchor m_i = Σ_j c_ij θ_j / C_i
+    (eq. 9), as `bcd` does, so nearly equal networks lose no digits.
+    """
+    c_l = c_l.to(device=theta.device, dtype=theta.dtype)
+    strength = c_l.sum(dim=1)                                               # (n,)  C_i
+    mix = c_l / strength.clamp_min(torch.finfo(theta.dtype).tiny)[:, None]  # (n, n) c_ij / C_i; rows of C_i = 0 are 0
+    anchor = (mix @ theta.reshape(theta.shape[0], -1)).view_as(theta)       # (n, *shape)  m_i
+    return 2 * strength.view(-1, *[1] * (theta.dim() - 1)) * (theta - anchor)
+
+
+def same_size_groups(sizes: dict[int, int]) -> list[list[int]]:
+    """Networks (by index, in order) grouped by the size of their current batch: one vmapped call each."""
+    groups: dict[int, list[int]] = {}
+    for i, size in sizes.items():
+        groups.setdefault(size, []).append(i)
+    return list(groups.values())
+
+
+def _forward_backward(ens: Ensemble, task: BatchedTask, group: list[int], theta: dict[str, torch.Tensor],
+                      inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The data losses f_i of the networks in `group` on their batches, and their gradients, in one vmapped call.
+
+    `theta` holds the stacked parameters of all n networks; `inputs` the (x, target) of each
+    network of the group. Returns the (g,) losses and each parameter's (g, *shape) gradient. The
+    networks' BatchNorm running statistics are updated in their own modules.
+    """
+    whole = len(group) == ens.n
+    rows = torch.tensor(group, device=next(iter(theta.values())).device)
+    params = {k: (v if whole else v[rows]).detach().requires_grad_() for k, v in theta.items()}
+    nets = [ens.nets[i] for i in group]
+    own = [dict(net.named_buffers()) for net in nets]
+    buffers = {k: torch.stack([b[k] for b in own]) for k in own[0]}           # (g, *shape): each network's own
+    x = torch.stack([xi for xi, _ in inputs])                     # (g, B, …)
+    target = torch.stack([t for _, t in inputs])                  # (g, B, …)
+
+    def data_loss(p: dict, b: dict, xi: torch.Tensor, ti: torch.Tensor) -> torch.Tensor:
+        return task.criterion(functional_call(nets[0], (p, b), (xi,)), ti)
+
+    losses = vmap(data_loss, randomness="different")(params, buffers, x, target)   # (g,)
+    losses.sum().backward()                                        # each network's loss reaches only its own slice
+    with torch.no_grad():
+        for j, b in enumerate(own):                                # running statistics back to each module
+            for k, buf in b.items():
+                buf.copy_(buffers[k][j])
+    grads = {k: p.grad if p.grad is not None else torch.zeros_like(p) for k, p in params.items()}
+    return losses.detach(), grads
+
+
+def train_round_batched(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: BatchedTask, *,
+                        batch_size: int, seed: int, key: tuple, block: str = "epoch",
+                        on_step: Callable[[], None] | None = None, stats: dict | None = None) -> list[float]:
+    """One round of the batched schedule: every network one epoch of its own data, all stepping together.
+
+    Arguments and result are those of `bcd.train_round` (`block` is a bcd setting and is not
+    used): `c` is the (L, n, n) coupling, `key` names the round's random draws, and the result is
+    the mean data loss f_i of each network over the round. `stats` is left empty: only GAN tasks
+    report per-batch statistics, and they train with `bcd`.
+    """
+    if not (hasattr(task, "inputs") and hasattr(task, "criterion")):
+        raise UserError(f"--schedule batched needs one loss per network; {getattr(task, 'name', 'this')} runs use "
+                        "--schedule bcd")
+    n = ens.n
+    named = [dict(net.named_parameters()) for net in ens.nets]
+    layer_of = {name: l for l, group in enumerate(ens.layers) for name in group}
+    like = named[0][ens.layers[0][0]]
+    coupled = {name: c[l].to(device=like.device, dtype=like.dtype)             # param name → (n, n) c_ijl
+               for name, l in layer_of.items() if c[l].any()}
+    gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
+    batches = [iter(d.train.batches(batch_size, g)) for d, g in zip(domains, gens)]
+    totals = [torch.zeros((), device=d.train.images.device) for d in domains]
+
+    live = list(range(n))
+    for step in count():
+        idx = {i: b for i in live if (b := next(batches[i], None)) is not None}   # each network's next batch
+        live = list(idx)
+        if not live:
+            break
+        inputs = {i: task.inputs(domains[i].train, idx[i], gens[i]) for i in live}
+        with torch.no_grad():
+            theta = {k: torch.stack([p[k] for p in named]) for k in named[0]}      # (n, *shape): the live θ
+        grads: dict[int, dict[str, torch.Tensor]] = {}
+        for group in same_size_groups({i: idx[i].numel() for i in live}):
+            torch.manual_seed(derive_seed(seed, *key, "noise", step, group[0]))   # dropout: the same on a rerun
+            losses, g = _forward_backward(ens, task, group, theta, [inputs[i] for i in group])
+            with torch.no_grad():
+                for k, c_l in coupled.items():                                    # + the pull of eq. 6 on live θ
+                    g[k] += coupling_grad(theta[k], c_l)[group]
+            for j, i in enumerate(group):
+                grads[i] = {k: v[j] for k, v in g.items()}
+                totals[i] += losses[j] * idx[i].numel()
+        for i in live:                                                            # all steps after all gradients
+            for k, p in named[i].items():
+                p.grad = grads[i][k]
+            (opt,) = ens.optimizers[i]
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if on_step:
+                on_step()
+    return [float(t) / len(d.train) for t, d in zip(totals, domains)]
