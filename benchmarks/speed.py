@@ -1,0 +1,161 @@
+"""What does joint learning cost? Three measured ratios for ae9, printed in one run.
+
+    python benchmarks/speed.py                          # CPU, 32 px (≈ 6 min on 2 cores)
+    python benchmarks/speed.py --device cuda --size 64  # on a GPU
+
+(a) joint epoch / isolated epoch for n = 2, 4, 8, 16 datasets (target ≤ 1.10):
+    one `bcd` round (every network one epoch) with the l2 coupling (all window
+    weights 1, λ = 10) against the same round with C = 0, alternated, median.
+(b) one IRLS weighting step (layer distances, σ, w) against one joint epoch at
+    the largest n (target ≤ 2 %).
+(c) the framework's isolated training against a bare PyTorch loop written here
+    (same model, data, batch size, holes and Adam), images per second (target ≥ 0.95).
+
+n > 8 uses more synth8 domains drawn with other data seeds (d09 = domain 1 of
+seed 1, …). Each dataset has --train images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from jointnet_cli.data.format import Split, write_dataset
+from jointnet_cli.data.loader import as_float
+from jointnet_cli.data.synth8 import generate_domain
+from jointnet_cli.joint import weights as jw
+from jointnet_cli.joint.bcd import train_round
+from jointnet_cli.joint.stages import training_session
+from jointnet_cli.seeding import generator
+from jointnet_cli.tasks.ae import hole_masks
+
+
+def make_datasets(data: Path, n: int, size: int, train: int) -> list[str]:
+    """n prepared datasets d01..dn: synth8 domain (k mod 8) generated with data seed k div 8."""
+    names = []
+    for k in range(n):
+        name = f"d{k + 1:02d}"
+        if not (data / name).exists():
+            tr = generate_domain(k % 8, train, size, k // 8, stream=0)
+            te = generate_domain(k % 8, 10, size, k // 8, stream=1)
+            write_dataset(data, name, Split(*tr), Split(*te), {"source": "benchmark", "classes": ["a", "b", "c", "d"],
+                                                               "split_seed": k // 8, "skipped": []})
+        names.append(name)
+    return names
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def coupling_cost(tmp: Path, n: int, args) -> dict:
+    """(a) and (b) for n datasets: median seconds of a joint and an isolated round, and one weighting step."""
+    names = make_datasets(tmp / "data", n, args.size, args.train)
+    given = {"task": "ae", "datasets": ",".join(names), "width": args.width, "batch_size": args.batch_size,
+             "image_size": args.size}
+    with training_session(tmp / f"run-{n}", given, data_dir=tmp / "data", device=args.device) as s:
+        L = s.ens.num_layers
+        rounds = {"joint": s.coupling(s.all_ones()), "isolated": torch.zeros(L, n, n, dtype=torch.float64)}
+        times: dict[str, list[float]] = {"joint": [], "isolated": []}
+        for r in range(args.rounds + 1):                       # round 0 warms up
+            for name, c in rounds.items():
+                t = timed(lambda: train_round(s.ens, c, s.domains, s.task, batch_size=args.batch_size, seed=0,
+                                              key=("speed", name, r)))
+                if r:
+                    times[name].append(t)
+        reps = 5
+        weighting = timed(lambda: [jw.irls_weights(dw, jw.sigma_from(dw))
+                                   for dw in [jw.window_sq_distances(s.layer_sq_distances()) for _ in range(reps)]])
+    joint, iso = statistics.median(times["joint"]), statistics.median(times["isolated"])
+    return {"n": n, "joint": joint, "isolated": iso, "weighting": weighting / reps}
+
+
+def bare_loop(model: torch.nn.Module, images: torch.Tensor, batch_size: int, lr: float, hole: int,
+              epochs: int, seed: int) -> float:
+    """A plain PyTorch training loop for the same objective; returns seconds for `epochs` epochs."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+
+    def run() -> None:
+        for _ in range(epochs):
+            order = torch.randperm(images.shape[0], generator=gen)
+            for start in range(0, images.shape[0], batch_size):
+                x = as_float(images[order[start:start + batch_size]])
+                mask = hole_masks(x.shape[0], x.shape[-1], hole, gen).to(x.device)
+                opt.zero_grad()
+                loss = torch.nn.functional.mse_loss(model(x * mask), x)
+                loss.backward()
+                opt.step()
+
+    return timed(run)
+
+
+def framework_vs_bare(tmp: Path, args) -> tuple[float, float]:
+    """(c): images per second of the framework (one isolated network) and of the bare loop."""
+    names = make_datasets(tmp / "data", 1, args.size, args.train)
+    given = {"task": "ae", "datasets": names[0], "width": args.width, "batch_size": args.batch_size,
+             "image_size": args.size}
+    with training_session(tmp / "run-bare", given, data_dir=tmp / "data", device=args.device) as s:
+        zero = torch.zeros(s.ens.num_layers, 1, 1, dtype=torch.float64)
+        images = s.domains[0].train.images
+        import copy
+
+        bare_model = copy.deepcopy(s.ens.nets[0])
+        fw, bare = [], []
+        for r in range(args.rounds + 1):
+            t_fw = timed(lambda: train_round(s.ens, zero, s.domains, s.task, batch_size=args.batch_size, seed=0,
+                                             key=("bare", r)))
+            t_bare = bare_loop(bare_model, images, args.batch_size, s.cfg.lr, s.cfg.hole, 1, seed=r)
+            if r:
+                fw.append(t_fw)
+                bare.append(t_bare)
+    n_img = images.shape[0]
+    return n_img / statistics.median(fw), n_img / statistics.median(bare)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--train", type=int, default=250, help="training images per dataset")
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds per measurement (after one warm-up)")
+    ap.add_argument("--ns", default="2,4,8,16")
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args()
+    dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {dev}; ae9 width {args.width}, {args.size} px, {args.train} images "
+          f"per dataset, batch {args.batch_size}, median of {args.rounds} rounds", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        rows = []
+        print("\n(a) joint / isolated epoch (one bcd round: every network one epoch)")
+        print(f"{'n':>3}  {'isolated s':>10}  {'joint s':>8}  {'ratio':>6}")
+        for n in [int(v) for v in args.ns.split(",")]:
+            row = coupling_cost(tmp, n, args)
+            rows.append(row)
+            ratio = row["joint"] / row["isolated"]
+            print(f"{n:>3}  {row['isolated']:>10.2f}  {row['joint']:>8.2f}  {ratio:>6.3f}  "
+                  f"{'PASS' if ratio <= 1.10 else 'FAIL'} (≤ 1.10)", flush=True)
+        big = rows[-1]
+        share = big["weighting"] / big["joint"]
+        print(f"\n(b) IRLS weighting step at n = {big['n']}: {1000 * big['weighting']:.1f} ms = {100 * share:.2f} % "
+              f"of a joint epoch ({big['joint']:.2f} s)  {'PASS' if share <= 0.02 else 'FAIL'} (≤ 2 %)", flush=True)
+        fw, bare = framework_vs_bare(tmp, args)
+        print(f"\n(c) framework {fw:.0f} img/s, bare PyTorch loop {bare:.0f} img/s: ratio {fw / bare:.3f}  "
+              f"{'PASS' if fw / bare >= 0.95 else 'FAIL'} (≥ 0.95)")
+
+
+if __name__ == "__main__":
+    main()
