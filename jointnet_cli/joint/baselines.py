@@ -22,7 +22,7 @@ import torch
 from jointnet_cli.data.loader import DomainData, SplitTensors
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint.ensemble import Ensemble
-from jointnet_cli.joint.session import Session, initial_network
+from jointnet_cli.joint.session import Session, initial_network, local_start
 
 METHODS = ("isolated", "shareall", "l2", "l2-partial", "finetune")
 
@@ -156,12 +156,15 @@ def _shareall(session: Session, state: dict, entry: dict) -> dict:
     k = getattr(session.task, "k", 0)
     heads_of = head_of(session.domains) if k else []
     heads = max(heads_of) + 1 if k else 0
-    built = initial_network(session.cfg, channels=session.domains[0].train.images.shape[1], num_classes=heads * k,
-                            run=session.run if session.group.writer else None)
+    writer = session.group.writer
+    built = initial_network(session.cfg if writer else local_start(session.cfg),
+                            channels=session.domains[0].train.images.shape[1], num_classes=heads * k,
+                            run=session.run if writer else None)
     shared = Session(session.run, session.cfg, [union(session.domains, k, heads_of)],
                      Ensemble(["shared"], built.model, session.ens.layers, lr=session.cfg.lr, device=session.device,
                               chains=session.ens.chains, optimizers=getattr(session.task, "optimizers", None)),
                      session.task, session.device, session.reporter, group=session.group)
+    session.group.share_from_writer(shared.ens, with_optimizer=False)      # under torchrun: rank 0's start
     if k:
         first = [heads_of.index(h) for h in range(heads)]             # a dataset of each label set
         shared.ens.nets[0].class_mask.copy_(torch.cat([session.ens.nets[i].class_mask for i in first]))

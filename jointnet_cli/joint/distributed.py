@@ -122,12 +122,11 @@ class Group:
                 if r == self.rank:
                     continue
                 for row, i in enumerate(block):
-                    flat, offset = out[r][row], 0
+                    flat, offset, ts = out[r][row], 0, tensors_of(i)
                     with torch.no_grad():
                         for k in picks:
-                            t = tensors_of(i)[k]
-                            t.copy_(flat[offset:offset + t.numel()].view_as(t))
-                            offset += t.numel()
+                            ts[k].copy_(flat[offset:offset + ts[k].numel()].view_as(ts[k]))
+                            offset += ts[k].numel()
 
     def exchange_models(self, ens: Ensemble, blocks: list[list[int]] | None = None) -> None:
         """Every network's parameters and buffers (BatchNorm statistics too) from its owner to all ranks."""
@@ -152,8 +151,8 @@ class Group:
         first = ens.names[0] + "/"
         layout = self.broadcast_json([[k[len(first):], list(v.shape), str(v.dtype).removeprefix("torch.")]
                                       for k, v in state.items() if k.startswith(first)])
-        full = {f"{name}/{k}": state.get(f"{name}/{k}", torch.zeros(shape, dtype=getattr(torch, dtype)))
-                for name in ens.names for k, shape, dtype in layout}
+        full = {f"{name}/{k}": state[f"{name}/{k}"] if f"{name}/{k}" in state
+                else torch.zeros(shape, dtype=getattr(torch, dtype)) for name in ens.names for k, shape, dtype in layout}
         self.exchange(ens.n, lambda i: [full[f"{ens.names[i]}/{k}"] for k, _, _ in layout], blocks)
         ens.load_optimizer_tensors(full, "the optimizer state exchanged between ranks")
 
@@ -184,6 +183,8 @@ def from_environment(device: str) -> tuple[Group, str]:
     import torch.distributed as dist
 
     rank = int(os.environ["RANK"])
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but no CUDA device is available")
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if use_cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -84,6 +84,11 @@ def initial_network(cfg: RunConfig, *, channels: int, num_classes: int, run: Run
     return built
 
 
+def local_start(cfg: RunConfig) -> RunConfig:
+    """What a rank other than 0 builds: the seeded network without outside weights (rank 0 sends its own)."""
+    return replace(cfg, pretrained=False, init_weights="")
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -116,8 +121,8 @@ class Session:
         classes = class_counts(cfg, domains)
         k = max(classes, default=0)
         group = group or Group()
-        built = initial_network(cfg, channels=domains[0].train.images.shape[1], num_classes=k,
-                                run=run if group.writer else None)
+        built = initial_network(cfg if group.writer else local_start(cfg), channels=domains[0].train.images.shape[1],
+                                num_classes=k, run=run if group.writer else None)
         augment = Augment(crop_scale=(cfg.crop_scale, 1.0), jitter=cfg.jitter) if cfg.augment else None
         task = make_task(cfg.task, hole=cfg.hole, classes_per_head=k, augment=augment, gan=gan_settings(cfg, built))
         ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device, chains=built.chains,
@@ -223,7 +228,7 @@ class Session:
                 entry["progress"] = self.save_snapshot(f"{prefix}-e{epoch + 1:04d}", stage=stage,
                                                        iteration=iteration, epoch=epoch + 1)
                 history.append({"epoch": epoch + 1, "data_loss": dict(zip(self.ens.names, losses)),
-                                "metrics": evaluate() if self.group.writer else {}, "seconds": seconds,
+                                "metrics": evaluate(), "seconds": seconds,
                                 "schedule": schedule,
                                 **({"sync_every": self.cfg.sync_every or 0} if schedule == "bcd-sync" else {}),
                                 **({"stats": stats} if stats else {})})
@@ -243,13 +248,16 @@ class Session:
         self.remove_stale(f"{prefix}-e*.safetensors")
 
     def evaluate(self) -> dict[str, dict[str, float]]:
-        """The task's test metric for every dataset, on its whole test split (rank 0 only under torchrun)."""
-        if not self.group.writer:
-            return {}
-        return {
-            d.name: self.task.evaluate(net, d.test, seed=self.cfg.seed, dataset=d.name)
-            for d, net in zip(self.domains, self.ens.nets)
-        }
+        """The task's test metric for every dataset, on its whole test split.
+
+        Under torchrun each rank scores the networks it trains and every rank gets all the scores."""
+        own = {self.domains[i].name: self.task.evaluate(self.ens.nets[i], self.domains[i].test, seed=self.cfg.seed,
+                                                        dataset=self.domains[i].name)
+               for i in self.group.owned(self.n)}
+        if not self.group.distributed:
+            return own
+        merged = {name: m for part in self.group.gather_json(own) for name, m in part.items()}
+        return {name: merged[name] for name in self.ens.names}
 
     # -- state.json and snapshots (under torchrun rank 0 reads and writes; the others follow) ------------
     def read_state(self) -> dict:

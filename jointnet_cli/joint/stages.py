@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,15 +36,23 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
     """
     group = group or Group()
     run, data_dir = RunDir(run_path), Path(data_dir)
-    dev = resolve_device(device)
     if not group.writer:
-        cfg = RunConfig.from_json(group.broadcast_json(None), where="the configuration sent by rank 0")
-        yield Session.open(run, cfg, data_dir=data_dir, device=dev, reporter=reporter, group=group)
+        sent = group.broadcast_json(None)
+        if "error" in sent:
+            raise SystemExit(sent["exit"])                   # rank 0 has said what is wrong
+        cfg = replace(RunConfig.from_json(sent["config"], where="the configuration sent by rank 0"),
+                      sync_every=sent["sync_every"])
+        session = Session.open(run, cfg, data_dir=data_dir, device=resolve_device(device), reporter=reporter,
+                               group=group)
+        group.share_from_writer(session.ens, with_optimizer=False)   # rank 0's initial weights
+        yield session
         return
-    configure_run(run, given, data_dir=data_dir)        # validate before touching the disk
+    told = False                                             # have the other ranks been sent the configuration?
     created = not run.path.exists()
-    run.path.mkdir(parents=True, exist_ok=True)
     try:
+        dev = resolve_device(device)
+        configure_run(run, given, data_dir=data_dir)         # validate before touching the disk
+        run.path.mkdir(parents=True, exist_ok=True)
         with run.lock():
             cfg, prints, new = configure_run(run, given, data_dir=data_dir)
             check_world(group, len(cfg.datasets))
@@ -54,11 +63,15 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
                                  window_names=session.window_names)
             if new:
                 run.write_config(config)
-            group.broadcast_json(config)
+            group.broadcast_json({"config": config, "sync_every": cfg.sync_every})
+            told = True
+            group.share_from_writer(session.ens, with_optimizer=False)
             yield session
-    except BaseException:
+    except BaseException as e:
         if created and not run.exists():
             shutil.rmtree(run.path, ignore_errors=True)
+        if group.distributed and not told:                   # the other ranks wait for a configuration
+            group.broadcast_json({"error": str(e), "exit": 2 if isinstance(e, UserError) else 1})
         raise
 
 

@@ -50,7 +50,8 @@ def layer_sq_distances(stacks: Sequence[torch.Tensor | Sequence[torch.Tensor]]) 
             a = x.reshape(x.shape[0], -1)
             if a[0].any():
                 a = a - a[:1]
-            gram = gram + (a @ a.T).double().cpu()          # (n, n)
+            a = a.double()                                  # float64 products: close pairs far from row 1 keep their digits
+            gram = gram + (a @ a.T).cpu()                   # (n, n)
         sq = gram.diagonal()
         d2 = (sq[:, None] + sq[None, :] - 2 * gram).clamp_min_(0)
         d2.fill_diagonal_(0)

@@ -61,6 +61,7 @@ class RunConfig:
                 window_names: list[str] | None = None) -> dict[str, Any]:
         d = asdict(self)
         d.pop("extra")
+        d.pop("sync_every")              # a setting of each command (like a flag), never fixed for the run
         d["datasets"] = list(self.datasets)
         d["lambda"] = d.pop("lam")
         out = {"format": RUN_FORMAT, **d, "layers": layers, "data": data, **self.extra}
