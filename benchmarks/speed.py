@@ -1,6 +1,6 @@
 """What does joint learning cost? Three measured ratios for ae9, printed in one run.
 
-    python benchmarks/speed.py                          # CPU, 32 px (≈ 6 min on 2 cores)
+    python benchmarks/speed.py                          # CPU, 32 px (≈ 4 min on 2 cores)
     python benchmarks/speed.py --device cuda --size 64  # on a GPU
 
 (a) joint epoch / isolated epoch for n = 2, 4, 8, 16 datasets (target ≤ 1.10):
@@ -126,10 +126,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--size", type=int, default=32)
-    ap.add_argument("--train", type=int, default=250, help="training images per dataset")
+    ap.add_argument("--train", type=int, default=500, help="training images per dataset (prepare's default)")
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--rounds", type=int, default=3, help="timed rounds per measurement (after one warm-up)")
+    ap.add_argument("--rounds", type=int, default=5, help="timed rounds per measurement (after one warm-up)")
     ap.add_argument("--ns", default="2,4,8,16")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
