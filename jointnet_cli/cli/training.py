@@ -35,6 +35,7 @@ def run_training_command(command: str, settings: dict[str, Any], as_json: bool, 
     given = config_settings(settings)
     existing = RunDir(run_path).exists()
     ranks = f", {group.world} processes" if group.distributed else ""
+    finished = False
     try:
         with RichReporter(con) as shown:              # its notes show only once the settings have been checked
             reporter = shown if group.writer else Reporter()     # other ranks stay silent
@@ -42,8 +43,9 @@ def run_training_command(command: str, settings: dict[str, Any], as_json: bool, 
                           f"data {data_dir}, device {device}{ranks}, "
                           f"seed {given.get('seed', 0) if not existing else 'from config'}")
             result = stage(run_path, given, data_dir=data_dir, device=device, reporter=reporter, group=group)
+        finished = True
     finally:
-        close(group)
+        close(group, finished=finished)
     return {"run": str(run_path), **result}
 
 

@@ -203,11 +203,19 @@ def _stopped_by_launcher(signum, frame) -> None:
     )
 
 
-def close(group: Group) -> None:
+def close(group: Group, *, finished: bool) -> None:
+    """Leave the process group. After a finished command every rank first waits for the others (a rank
+    that tears its connections down while another still writes its last files can make gloo abort the
+    other); after a failure it leaves at once, so the launcher can end the rest."""
     if group.distributed:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            if finished:
+                try:
+                    dist.barrier()
+                except RuntimeError:
+                    pass                   # a peer is already gone: nothing left to wait for
             dist.destroy_process_group()
 
 
