@@ -18,6 +18,7 @@ seed 1, …). Each dataset has --train images.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import tempfile
 import time
@@ -31,7 +32,6 @@ from jointnet_cli.data.synth8 import generate_domain
 from jointnet_cli.joint import weights as jw
 from jointnet_cli.joint.bcd import train_round
 from jointnet_cli.joint.stages import training_session
-from jointnet_cli.seeding import generator
 from jointnet_cli.tasks.ae import hole_masks
 
 
@@ -107,8 +107,6 @@ def framework_vs_bare(tmp: Path, args) -> tuple[float, float]:
     with training_session(tmp / "run-bare", given, data_dir=tmp / "data", device=args.device) as s:
         zero = torch.zeros(s.ens.num_layers, 1, 1, dtype=torch.float64)
         images = s.domains[0].train.images
-        import copy
-
         bare_model = copy.deepcopy(s.ens.nets[0])
         fw, bare = [], []
         for r in range(args.rounds + 1):

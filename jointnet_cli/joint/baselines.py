@@ -22,7 +22,7 @@ import torch
 from jointnet_cli.data.loader import DomainData, SplitTensors
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint.ensemble import Ensemble
-from jointnet_cli.joint.session import Session, initial_network, local_start
+from jointnet_cli.joint.session import Session, initial_network
 
 METHODS = ("isolated", "shareall", "l2", "l2-partial", "finetune")
 
@@ -156,10 +156,8 @@ def _shareall(session: Session, state: dict, entry: dict) -> dict:
     k = getattr(session.task, "k", 0)
     heads_of = head_of(session.domains) if k else []
     heads = max(heads_of) + 1 if k else 0
-    writer = session.group.writer
-    built = initial_network(session.cfg if writer else local_start(session.cfg),
-                            channels=session.domains[0].train.images.shape[1], num_classes=heads * k,
-                            run=session.run if writer else None)
+    built = initial_network(session.cfg, channels=session.domains[0].train.images.shape[1], num_classes=heads * k,
+                            run=session.run, writer=session.group.writer)
     shared = Session(session.run, session.cfg, [union(session.domains, k, heads_of)],
                      Ensemble(["shared"], built.model, session.ens.layers, lr=session.cfg.lr, device=session.device,
                               chains=session.ens.chains, optimizers=getattr(session.task, "optimizers", None)),

@@ -64,10 +64,6 @@ class Group:
         return owned(n, self.rank, self.world)
 
     # -- collectives (no-ops in one process) ------------------------------------
-    def barrier(self) -> None:
-        if self.distributed:
-            _call("barrier", torch.distributed.barrier)
-
     def broadcast_json(self, value):
         """Rank 0's JSON-serialisable `value` on every rank."""
         if not self.distributed:
@@ -154,7 +150,8 @@ class Group:
         full = {f"{name}/{k}": state[f"{name}/{k}"] if f"{name}/{k}" in state
                 else torch.zeros(shape, dtype=getattr(torch, dtype)) for name in ens.names for k, shape, dtype in layout}
         self.exchange(ens.n, lambda i: [full[f"{ens.names[i]}/{k}"] for k, _, _ in layout], blocks)
-        ens.load_optimizer_tensors(full, "the optimizer state exchanged between ranks")
+        if self.writer or blocks is not None:      # before a snapshot only rank 0, which writes it, needs them all
+            ens.load_optimizer_tensors(full, "the optimizer state exchanged between ranks")
 
 
 def _call(what: str, fn, *args):

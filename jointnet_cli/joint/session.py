@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -57,13 +57,15 @@ def gan_settings(cfg: RunConfig, built) -> dict | None:
             "g_layers": layers["G"], "d_layers": layers["D"]}
 
 
-def initial_network(cfg: RunConfig, *, channels: int, num_classes: int, run: RunDir | None = None):
+def initial_network(cfg: RunConfig, *, channels: int, num_classes: int, run: RunDir | None = None,
+                    writer: bool = True):
     """The seeded initial network every dataset starts from (with --pretrained / --init-weights applied).
 
     Outside weights are fetched once: the backbone they give is kept as
     `checkpoints/init.safetensors`, and every later stage of the run (on any
     machine) starts from that file, so all methods share one start and
-    nothing is downloaded again.
+    nothing is downloaded again. Under torchrun only rank 0 (`writer`) reads
+    them; the other ranks build the seeded network and receive rank 0's.
     """
     from jointnet_cli.models import backbone_state, initial_weights, load_backbone
 
@@ -71,7 +73,7 @@ def initial_network(cfg: RunConfig, *, channels: int, num_classes: int, run: Run
         torch.manual_seed(derive_seed(cfg.seed, "init"))
         built = build(cfg.arch, image_size=cfg.image_size, channels=channels, width=cfg.width, num_classes=num_classes,
                       nz=cfg.latent, couple=cfg.couple)
-    if not (cfg.pretrained or cfg.init_weights):
+    if not (cfg.pretrained or cfg.init_weights) or not writer:
         return built
     saved = run.checkpoint("init") if run is not None else None
     if saved is not None and saved.is_file():
@@ -82,11 +84,6 @@ def initial_network(cfg: RunConfig, *, channels: int, num_classes: int, run: Run
     if saved is not None:
         save_tensors(saved, backbone_state(built.model), {"stage": "init", "arch": cfg.arch})
     return built
-
-
-def local_start(cfg: RunConfig) -> RunConfig:
-    """What a rank other than 0 builds: the seeded network without outside weights (rank 0 sends its own)."""
-    return replace(cfg, pretrained=False, init_weights="")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -121,8 +118,8 @@ class Session:
         classes = class_counts(cfg, domains)
         k = max(classes, default=0)
         group = group or Group()
-        built = initial_network(cfg if group.writer else local_start(cfg), channels=domains[0].train.images.shape[1],
-                                num_classes=k, run=run if group.writer else None)
+        built = initial_network(cfg, channels=domains[0].train.images.shape[1], num_classes=k, run=run,
+                                writer=group.writer)
         augment = Augment(crop_scale=(cfg.crop_scale, 1.0), jitter=cfg.jitter) if cfg.augment else None
         task = make_task(cfg.task, hole=cfg.hole, classes_per_head=k, augment=augment, gan=gan_settings(cfg, built))
         ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device, chains=built.chains,

@@ -29,7 +29,7 @@ def objective_terms(session: Session, c: torch.Tensor, losses: list[float],
 
 def run_warmstart(session: Session) -> dict:
     """Train (or resume) the warm start and record it in state.json; returns its state entry."""
-    run, cfg = session.run, session.cfg
+    cfg = session.cfg
     state = session.read_state()
     ws = state.setdefault("warmstart", {})
     if ws.get("checkpoint"):

@@ -5,7 +5,6 @@ import json
 
 import pytest
 import torch
-from torch import nn
 
 from jointnet_cli.data.loader import DomainData, SplitTensors, load_domains
 from jointnet_cli.joint.batched import coupling_grad, train_round_batched
