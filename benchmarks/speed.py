@@ -90,7 +90,7 @@ def bare_loop(model: torch.nn.Module, images: torch.Tensor, batch_size: int, lr:
             order = torch.randperm(images.shape[0], generator=gen)
             for start in range(0, images.shape[0], batch_size):
                 x = as_float(images[order[start:start + batch_size]])
-                mask = hole_masks(x.shape[0], x.shape[-1], hole, gen).to(x.device)
+                mask = hole_masks(x.shape[0], x.shape[-1], hole, gen, x.device)
                 opt.zero_grad()
                 loss = torch.nn.functional.mse_loss(model(x * mask), x)
                 loss.backward()

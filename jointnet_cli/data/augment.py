@@ -44,11 +44,11 @@ def augment_batch(images: torch.Tensor, aug: Augment, gen: torch.Generator) -> t
     theta[:, 0, 2] = 2 * cx - 1
     theta[:, 1, 1] = h
     theta[:, 1, 2] = 2 * cy - 1
-    grid = F.affine_grid(theta.float().to(x.device), list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.float().to(x.device, non_blocking=True), list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     if aug.jitter > 0:
         j = aug.jitter
-        bright, contrast, sat = (_uniform(b, 1 - j, 1 + j, gen).float().to(x.device).view(b, 1, 1, 1) for _ in range(3))
+        bright, contrast, sat = (_uniform(b, 1 - j, 1 + j, gen).float().to(x.device, non_blocking=True).view(b, 1, 1, 1) for _ in range(3))
         x = x * bright
         gray = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]) if x.shape[1] == 3 else x[:, :1]
         x = (x - gray.mean(dim=(2, 3), keepdim=True)) * contrast + gray.mean(dim=(2, 3), keepdim=True)

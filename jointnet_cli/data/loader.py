@@ -37,7 +37,7 @@ class SplitTensors:
             starts.pop()
         for k, start in enumerate(starts):
             end = starts[k + 1] if k + 1 < len(starts) else n
-            yield order[start:end].to(self.images.device)
+            yield order[start:end].to(self.images.device, non_blocking=True)   # a GPU need not wait for it
 
     def num_batches(self, batch_size: int) -> int:
         n = len(self)

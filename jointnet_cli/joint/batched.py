@@ -22,10 +22,12 @@ network that still has a batch this epoch takes its next one; networks whose
 batches have the same size run as one `torch.func.vmap` of
 `torch.func.functional_call` over their stacked parameters and buffers.
 Stacking the buffers gives every network its own BatchNorm running
-statistics: they are updated inside the vmapped call and copied back into the
-network's module, so evaluation (eval mode, module by module) uses them.
-Each network then takes a step of its own Adam optimizer, so optimizer state,
-snapshots and resuming are exactly those of `bcd`.
+statistics: they are updated inside the vmapped calls and copied back into the
+network's module at the end of the round, so evaluation (eval mode, module by
+module) uses them. Each network's parameters are stepped with the state of its
+own Adam optimizer, so optimizer state, snapshots and resuming are exactly
+those of `bcd`; the n updates run as one (`one_optimizer`), which on a GPU is
+one multi-tensor update instead of n.
 """
 
 from __future__ import annotations
@@ -73,34 +75,52 @@ def same_size_groups(sizes: dict[int, int]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _forward_backward(ens: Ensemble, task: BatchedTask, group: list[int], theta: dict[str, torch.Tensor],
+def _forward_backward(ens: Ensemble, task: BatchedTask, rows: torch.Tensor | None, theta: dict[str, torch.Tensor],
+                      buffers: dict[str, torch.Tensor],
                       inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The data losses f_i of the networks in `group` on their batches, and their gradients, in one vmapped call.
+    """The data losses f_i of the networks `rows` (None: all n) on their batches, and their gradients, in one vmapped call.
 
-    `theta` holds the stacked parameters of all n networks; `inputs` the (x, target) of each
-    network of the group. Returns the (g,) losses and each parameter's (g, *shape) gradient. The
-    networks' BatchNorm running statistics are updated in their own modules.
+    `theta` holds the stacked parameters and `buffers` the stacked buffers of all n networks; `inputs`
+    the (x, target) of each network of the group. Returns the (g,) losses and each parameter's
+    (g, *shape) gradient. The group's BatchNorm running statistics are updated in `buffers`.
     """
-    whole = len(group) == ens.n
-    rows = torch.tensor(group, device=next(iter(theta.values())).device)
-    params = {k: (v if whole else v[rows]).detach().requires_grad_() for k, v in theta.items()}
-    nets = [ens.nets[i] for i in group]
-    own = [dict(net.named_buffers()) for net in nets]
-    buffers = {k: torch.stack([b[k] for b in own]) for k in own[0]}           # (g, *shape): each network's own
+    params = {k: (v if rows is None else v[rows]).detach().requires_grad_() for k, v in theta.items()}
+    own = buffers if rows is None else {k: v[rows] for k, v in buffers.items()}
     x = torch.stack([xi for xi, _ in inputs])                     # (g, B, …)
     target = torch.stack([t for _, t in inputs])                  # (g, B, …)
+    net = ens.nets[0]
 
     def data_loss(p: dict, b: dict, xi: torch.Tensor, ti: torch.Tensor) -> torch.Tensor:
-        return task.criterion(functional_call(nets[0], (p, b), (xi,)), ti)
+        return task.criterion(functional_call(net, (p, b), (xi,)), ti)
 
-    losses = vmap(data_loss, randomness="different")(params, buffers, x, target)   # (g,)
+    losses = vmap(data_loss, randomness="different")(params, own, x, target)   # (g,); updates `own` in place
     losses.sum().backward()                                        # each network's loss reaches only its own slice
-    with torch.no_grad():
-        for j, b in enumerate(own):                                # running statistics back to each module
-            for k, buf in b.items():
-                buf.copy_(buffers[k][j])
+    if rows is not None:
+        with torch.no_grad():
+            for k, v in own.items():                               # a subset's statistics were a copy: put them back
+                buffers[k][rows] = v
     grads = {k: p.grad if p.grad is not None else torch.zeros_like(p) for k, p in params.items()}
     return losses.detach(), grads
+
+
+def one_optimizer(opts: list[torch.optim.Optimizer]) -> torch.optim.Optimizer:
+    """One optimizer over the parameters of all `opts` that shares each parameter's state with its own.
+
+    The networks' optimizers (one each, alike but for their parameters) keep the state that snapshots
+    save; stepping them through this one runs the update of all networks as one multi-tensor
+    (foreach) update on a GPU instead of n. A parameter whose grad is None is not stepped.
+    """
+    first = opts[0]
+    settings = {k: v for k, v in first.param_groups[0].items() if k != "params"}
+    for opt in opts:
+        if type(opt) is not type(first) or len(opt.param_groups) != 1 or \
+                {k: v for k, v in opt.param_groups[0].items() if k != "params"} != settings:
+            raise ValueError("the batched schedule needs one optimizer per network, all with the same settings")
+    merged = type(first)([{"params": [p for opt in opts for p in opt.param_groups[0]["params"]], **settings}])
+    for opt in opts:
+        for p in opt.param_groups[0]["params"]:
+            merged.state[p] = opt.state[p]                         # the same dict: updates land in `opt`
+    return merged
 
 
 def train_round_batched(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: BatchedTask, *,
@@ -124,33 +144,52 @@ def train_round_batched(ens: Ensemble, c: torch.Tensor, domains: list[DomainData
                for name, l in layer_of.items() if c[l].any()}
     gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
     batches = [iter(d.train.batches(batch_size, g)) for d, g in zip(domains, gens)]
-    totals = [torch.zeros((), device=d.train.images.device) for d in domains]
+    totals = torch.zeros(n, device=like.device, dtype=like.dtype)
+    optimizer = one_optimizer([opt for (opt,) in ens.optimizers])
+    optimizer.zero_grad(set_to_none=True)                        # only networks with a batch step
+    own = [dict(net.named_buffers()) for net in ens.nets]
+    buffers = {k: torch.stack([b[k] for b in own]) for k in own[0]}   # (n, *shape): the round's running statistics
+    index: dict[tuple[int, ...], torch.Tensor] = {}                   # a group's rows, copied to the device once
 
-    live = list(range(n))
-    for step in count():
-        idx = {i: b for i in live if (b := next(batches[i], None)) is not None}   # each network's next batch
-        live = list(idx)
-        if not live:
-            break
-        inputs = {i: task.inputs(domains[i].train, idx[i], gens[i]) for i in live}
-        with torch.no_grad():
-            theta = {k: torch.stack([p[k] for p in named]) for k in named[0]}      # (n, *shape): the live θ
-        grads: dict[int, dict[str, torch.Tensor]] = {}
-        for group in same_size_groups({i: idx[i].numel() for i in live}):
-            torch.manual_seed(derive_seed(seed, *key, "noise", step, group[0]))   # dropout: the same on a rerun
-            losses, g = _forward_backward(ens, task, group, theta, [inputs[i] for i in group])
+    def rows_of(group: list[int]) -> torch.Tensor:
+        key = tuple(group)
+        if key not in index:                                          # (a copy to a GPU waits for it: not per step)
+            index[key] = torch.tensor(group, device=like.device)
+        return index[key]
+
+    try:
+        live = list(range(n))
+        for step in count():
+            idx = {i: b for i in live if (b := next(batches[i], None)) is not None}   # each network's next batch
+            live = list(idx)
+            if not live:
+                break
+            inputs = {i: task.inputs(domains[i].train, idx[i], gens[i]) for i in live}
             with torch.no_grad():
-                for k, c_l in coupled.items():                                    # + the pull of eq. 6 on live θ
-                    g[k] += coupling_grad(theta[k], c_l)[group]
-            for j, i in enumerate(group):
-                grads[i] = {k: v[j] for k, v in g.items()}
-                totals[i] += losses[j] * idx[i].numel()
-        for i in live:                                                            # all steps after all gradients
-            for k, p in named[i].items():
-                p.grad = grads[i][k]
-            (opt,) = ens.optimizers[i]
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+                theta = {k: torch.stack([p[k] for p in named]) for k in named[0]}  # (n, *shape): the live θ
+            for group in same_size_groups({i: idx[i].numel() for i in live}):
+                rows = None if len(group) == n else rows_of(group)
+                torch.manual_seed(derive_seed(seed, *key, "noise", step, group[0]))   # dropout: the same on a rerun
+                losses, g = _forward_backward(ens, task, rows, theta, buffers, [inputs[i] for i in group])
+                with torch.no_grad():
+                    for k, c_l in coupled.items():                                # + the pull of eq. 6 on live θ
+                        pull = coupling_grad(theta[k], c_l)
+                        g[k] += pull if rows is None else pull[rows]
+                    if rows is None:
+                        totals += losses * idx[group[0]].numel()
+                    else:
+                        totals.index_add_(0, rows, losses * idx[group[0]].numel())
+                for k, v in g.items():                                            # all steps after all gradients
+                    for i, grad in zip(group, v.unbind(0)):
+                        named[i][k].grad = grad
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
             if on_step:
-                on_step()
-    return [float(t) / len(d.train) for t, d in zip(totals, domains)]
+                for _ in live:
+                    on_step()
+    finally:
+        with torch.no_grad():
+            for i, b in enumerate(own):                                           # statistics back to each module
+                for k, buf in b.items():
+                    buf.copy_(buffers[k][i])
+    return [t / len(d.train) for t, d in zip(totals.tolist(), domains)]

@@ -32,6 +32,7 @@ from jointnet_cli.tasks import make_task
 
 
 EXPLODED = 1e6   # a mean data loss beyond this is treated as divergence
+BATCHED_ON_GPU = ("ae9", "convnet")   # architectures `--schedule auto` trains with batched on a GPU
 
 
 def class_counts(cfg: RunConfig, domains: list[DomainData]) -> list[int]:
@@ -160,7 +161,11 @@ class Session:
     # -- training --------------------------------------------------------------
     @property
     def schedule(self) -> str:
-        """The configured schedule; a single network (shareall) has nothing to batch and trains as bcd.
+        """The schedule that trains: the configured one, `auto` resolved by measurement (README
+        "Schedules"): `batched` on a GPU for the small one-loss networks (ae9, convnet), where launching
+        kernels, not arithmetic, takes the time; `bcd` otherwise (CPUs, GANs, and large backbones, whose
+        activations `batched` would hold for all n networks at once). A single network (shareall) has
+        nothing to batch and trains as bcd.
 
         With --sync-every, or under torchrun, `bcd` trains against anchors fixed between
         synchronisation points ("bcd-sync", the same in one process and in several)."""
@@ -168,6 +173,9 @@ class Session:
             return "bcd"
         if self.group.distributed or self.cfg.sync_every is not None:
             return "bcd-sync"
+        if self.cfg.schedule == "auto":
+            small = self.cfg.arch in BATCHED_ON_GPU and hasattr(self.task, "criterion")
+            return "batched" if self.device.type == "cuda" and small else "bcd"
         return self.cfg.schedule
 
     def _trainer(self, schedule: str) -> Callable[..., list[float]]:

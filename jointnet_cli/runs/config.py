@@ -24,7 +24,7 @@ TASK_ARCHS: dict[str, tuple[str, ...]] = {"ae": ("ae9",), "classify": ("convnet"
 ADJUSTABLE = frozenset({"max_iters", "tol", "schedule", "sync_every"})
 
 # How the n networks take their steps (DESIGN §1 "Schedules"); both minimize the same objective.
-SCHEDULES = ("bcd", "batched")
+SCHEDULES = ("auto", "bcd", "batched")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ class RunConfig:
     max_iters: int = 8                         # IRLS iterations at most
     tol: float = 1e-2                          # stop when δ ≤ tol
     block: str = "epoch"                       # BCD block: one epoch ("epoch", paper) or one mini-batch ("step")
-    schedule: str = "bcd"                      # "bcd" (networks in turn) or "batched" (all step together, vmapped)
+    schedule: str = "auto"                     # "bcd" (networks in turn), "batched" (all step together, vmapped),
+                                               # "auto": batched on a GPU for ae/classify, bcd otherwise
     sync_every: int | None = None              # bcd with anchors fixed between syncs every K steps (0: per epoch); torchrun
     hole: int = 22                             # side of the square hole (ae task)
     width: int = 32                            # channels of the first conv layer (ae9: 32 → 2.0 M parameters)
@@ -155,7 +156,7 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
     if "block" in values and values["block"] not in ("epoch", "step"):
         problems.append(f"--block must be 'epoch' or 'step' (got {values['block']!r})")
     if "schedule" in values and values["schedule"] not in SCHEDULES:
-        problems.append(f"--schedule must be 'bcd' or 'batched' (got {values['schedule']!r})")
+        problems.append(f"--schedule must be auto, bcd or batched (got {values['schedule']!r})")
     elif values.get("schedule") == "batched" and values.get("task") == "gan":
         problems.append("--schedule batched trains one loss per network; GAN runs (D then G steps) use --schedule bcd")
     ds = values.get("datasets")

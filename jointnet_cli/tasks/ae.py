@@ -17,11 +17,15 @@ from jointnet_cli.data.loader import SplitTensors, as_float
 from jointnet_cli.seeding import generator
 
 
-def hole_masks(count: int, size: int, hole: int, gen: torch.Generator) -> torch.Tensor:
-    """(count, 1, size, size) float masks: 0 inside one uniformly placed hole×hole square, 1 elsewhere."""
-    top = torch.randint(0, size - hole + 1, (count,), generator=gen)
-    left = torch.randint(0, size - hole + 1, (count,), generator=gen)
-    pos = torch.arange(size)
+def hole_masks(count: int, size: int, hole: int, gen: torch.Generator,
+               device: torch.device | str = "cpu") -> torch.Tensor:
+    """(count, 1, size, size) float masks on `device`: 0 inside one uniformly placed hole×hole square, 1 elsewhere.
+
+    The positions are drawn from `gen` (a CPU generator) and only they travel to the device.
+    """
+    top = torch.randint(0, size - hole + 1, (count,), generator=gen).to(device, non_blocking=True)
+    left = torch.randint(0, size - hole + 1, (count,), generator=gen).to(device, non_blocking=True)
+    pos = torch.arange(size, device=device)
     rows = (pos >= top[:, None]) & (pos < top[:, None] + hole)     # (count, size)
     cols = (pos >= left[:, None]) & (pos < left[:, None] + hole)   # (count, size)
     inside = rows[:, :, None] & cols[:, None, :]                   # (count, size, size)
@@ -46,7 +50,7 @@ class AeTask:
     def inputs(self, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """One training mini-batch as (network input I ⊙ M, target I), holes drawn from `gen`."""
         images = as_float(split.images[idx])                                           # (B, C, H, W)
-        mask = hole_masks(images.shape[0], images.shape[-1], self.hole, gen).to(images.device)
+        mask = hole_masks(images.shape[0], images.shape[-1], self.hole, gen, images.device)
         return images * mask, images
 
     def criterion(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -69,7 +73,7 @@ class AeTask:
         total_px = hole_px = 0
         for idx in split.batches(batch_size):
             images = as_float(split.images[idx])
-            mask = hole_masks(images.shape[0], images.shape[-1], self.hole, gen).to(images.device)
+            mask = hole_masks(images.shape[0], images.shape[-1], self.hole, gen, images.device)
             sq = (net(images * mask) - images).pow(2)
             total_sq += sq.sum().item()
             total_px += sq.numel()

@@ -55,7 +55,7 @@ class GanTask:
                 torch.optim.Adam(net.G.parameters(), lr=lr, betas=self.betas)]
 
     def latents(self, count: int, gen: torch.Generator, device) -> torch.Tensor:
-        return torch.randn(count, self.nz, generator=gen).to(device)
+        return torch.randn(count, self.nz, generator=gen).to(device, non_blocking=True)
 
     def step(self, net, opts, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator,
              couple: Callable[..., None]) -> tuple[torch.Tensor, dict]:

@@ -169,3 +169,53 @@ def test_a_mistake_under_torchrun_is_told_once_by_rank_0(synth_dir, tmp_path):
     assert code != 0
     assert err.count("jointnet: error: --schedule batched trains every network in one process") == 1
     assert "lost contact" not in err and not (tmp_path / "run").exists()
+
+
+class SharedAlone(Group):
+    """A one-rank group that still issues every collective a K-rank run issues (the NCCL check below)."""
+
+    @property
+    def distributed(self) -> bool:
+        return True
+
+
+@pytest.mark.gpu
+def test_the_collectives_of_a_run_work_over_nccl(synth_dir, tmp_path, monkeypatch):
+    """A smoke test of NCCL: one GPU cannot hold two NCCL ranks, so one rank issues every collective of a run
+    (JSON messages, model, buffer and optimizer exchanges, a synchronised round) on the devices and dtypes a
+    run uses, and must compute what the plain one-process round does. With one rank nothing is received
+    from another, so what crosses between ranks is checked by the gloo tests above."""
+    import socket
+
+    import torch.distributed as dist
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(port))
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    given = {"task": "ae", "datasets": "shapes-1,stripes-1,blobs-1", "width": 4, "batch_size": 4}
+    dist.init_process_group("nccl", rank=0, world_size=1)
+    try:
+        nccl = SharedAlone(rank=0, world=1, device="cuda")
+        assert nccl.broadcast_json({"config": {"lambda": 10.0, "datasets": ["a", "b"]}}) == \
+            {"config": {"lambda": 10.0, "datasets": ["a", "b"]}}
+        assert nccl.gather_json({"mse": 0.25}) == [{"mse": 0.25}]
+        results = []
+        for group in (Group(), nccl):
+            with training_session(tmp_path / str(len(results)), given, data_dir=synth_dir, device="cuda") as s:
+                c = torch.full((s.ens.num_layers, 3, 3), 0.5, dtype=torch.float64)
+                kw = dict(batch_size=4, seed=0, key=("nccl",), group=group, sync_every=2)
+                losses = [train_round_synced(s.ens, c, s.domains, s.task, **kw) for _ in range(2)]
+                group.exchange_optimizers(s.ens)                   # as before a snapshot
+                group.share_from_writer(s.ens, with_optimizer=True)   # as after loading one
+                results.append((losses, s.ens.model_tensors(), s.ens.optimizer_tensors()))
+    finally:
+        dist.destroy_process_group()
+    (loss_a, net_a, opt_a), (loss_b, net_b, opt_b) = results
+    assert [x for l in loss_b for x in l] == pytest.approx([x for l in loss_a for x in l], rel=1e-6)
+    assert net_a.keys() == net_b.keys() and opt_a.keys() == opt_b.keys() and len(opt_a) > 0
+    assert all(torch.allclose(net_a[k].double(), net_b[k].double(), rtol=1e-6, atol=1e-7) for k in net_a)
+    assert all(torch.allclose(opt_a[k].double(), opt_b[k].double(), rtol=1e-6, atol=1e-7) for k in opt_a)
