@@ -52,6 +52,23 @@ class BatchedTask(Protocol):
     def criterion(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
 
 
+def anchor_terms(c_l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 9 for every network i of layer l at once: (2 C_i, c_ij / C_i), from the (n, n) coupling c_l.
+
+    C_i = Σ_j c_ij is the strength of network i's pull and c_ij / C_i mixes the anchor
+    m_i = Σ_j c_ij θ_j / C_i; a row with C_i = 0 mixes nothing.
+    """
+    strength = c_l.sum(dim=1)                                               # (n,)  C_i
+    mix = c_l / strength.clamp_min(torch.finfo(c_l.dtype).tiny)[:, None]    # (n, n) c_ij / C_i
+    return 2 * strength, mix
+
+
+def pull(theta: torch.Tensor, two_strength: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+    """2 C_i (θ_i − m_i) for every network i: `theta` is (n, *shape), one parameter tensor of the layer per network."""
+    anchor = (mix @ theta.reshape(theta.shape[0], -1)).view_as(theta)       # (n, *shape)  m_i
+    return two_strength.view(-1, *[1] * (theta.dim() - 1)) * (theta - anchor)
+
+
 def coupling_grad(theta: torch.Tensor, c_l: torch.Tensor) -> torch.Tensor:
     """2 Σ_j c_ijl (θ_i − θ_j) for every network i at once: the gradient of Σ_{i<j} c_ijl ‖θ_i − θ_j‖².
 
@@ -60,11 +77,7 @@ def coupling_grad(theta: torch.Tensor, c_l: torch.Tensor) -> torch.Tensor:
     2 C_i (θ_i − m_i), with C_i = Σ_j c_ij and the anchor m_i = Σ_j c_ij θ_j / C_i
     (eq. 9), as `bcd` does, so nearly equal networks lose no digits.
     """
-    c_l = c_l.to(device=theta.device, dtype=theta.dtype)
-    strength = c_l.sum(dim=1)                                               # (n,)  C_i
-    mix = c_l / strength.clamp_min(torch.finfo(theta.dtype).tiny)[:, None]  # (n, n) c_ij / C_i; rows of C_i = 0 are 0
-    anchor = (mix @ theta.reshape(theta.shape[0], -1)).view_as(theta)       # (n, *shape)  m_i
-    return 2 * strength.view(-1, *[1] * (theta.dim() - 1)) * (theta - anchor)
+    return pull(theta, *anchor_terms(c_l.to(device=theta.device, dtype=theta.dtype)))
 
 
 def same_size_groups(sizes: dict[int, int]) -> list[list[int]]:
@@ -140,8 +153,9 @@ def train_round_batched(ens: Ensemble, c: torch.Tensor, domains: list[DomainData
     named = [dict(net.named_parameters()) for net in ens.nets]
     layer_of = {name: l for l, group in enumerate(ens.layers) for name in group}
     like = named[0][ens.layers[0][0]]
-    coupled = {name: c[l].to(device=like.device, dtype=like.dtype)             # param name → (n, n) c_ijl
-               for name, l in layer_of.items() if c[l].any()}
+    terms = {l: anchor_terms(c[l].to(device=like.device, dtype=like.dtype))    # layer → (2 C_il, c_ijl / C_il)
+             for l in range(len(ens.layers)) if c[l].any()}
+    coupled = {name: terms[l] for name, l in layer_of.items() if l in terms}
     gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
     batches = [iter(d.train.batches(batch_size, g)) for d, g in zip(domains, gens)]
     totals = torch.zeros(n, device=like.device, dtype=like.dtype)
@@ -172,9 +186,9 @@ def train_round_batched(ens: Ensemble, c: torch.Tensor, domains: list[DomainData
                 torch.manual_seed(derive_seed(seed, *key, "noise", step, group[0]))   # dropout: the same on a rerun
                 losses, g = _forward_backward(ens, task, rows, theta, buffers, [inputs[i] for i in group])
                 with torch.no_grad():
-                    for k, c_l in coupled.items():                                # + the pull of eq. 6 on live θ
-                        pull = coupling_grad(theta[k], c_l)
-                        g[k] += pull if rows is None else pull[rows]
+                    for k, (two_strength, mix) in coupled.items():                # + the pull of eq. 6 on live θ
+                        p = pull(theta[k], two_strength, mix)
+                        g[k] += p if rows is None else p[rows]
                     if rows is None:
                         totals += losses * idx[group[0]].numel()
                     else:

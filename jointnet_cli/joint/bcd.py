@@ -43,25 +43,27 @@ def anchors(ens: Ensemble, c: torch.Tensor, i: int) -> dict[int, Anchor]:
             if strengths[l] <= 0:
                 continue
             js = [j for j in range(ens.n) if coef[l, j] != 0]
-            m = [
-                sum(float(coef[l, j]) * ens.params[j][l][k].detach() for j in js)
-                for k in range(len(ens.params[i][l]))
-            ]
-            out[l] = (float(strengths[l]), m)
+            m = torch._foreach_mul(ens.params[js[0]][l], float(coef[l, js[0]]))   # the layer's tensors at once
+            for j in js[1:]:
+                torch._foreach_add_(m, torch._foreach_mul(ens.params[j][l], float(coef[l, j])))
+            out[l] = (float(strengths[l]), list(m))
     return out
 
 
 def add_coupling_grad(params: list[list[torch.Tensor]], anchor: dict[int, Anchor],
                       only: frozenset[int] | None = None) -> None:
-    """grad θ_i^l += 2 C_il (θ_i^l − m_il): the gradient of C_il ‖θ_i^l − m_il‖² (layers in `only`, or all)."""
+    """grad θ_i^l += 2 C_il (θ_i^l − m_il): the gradient of C_il ‖θ_i^l − m_il‖² (layers in `only`, or all).
+
+    Each layer's tensors are updated together (multi-tensor `_foreach` ops: on a GPU, a few kernels per layer
+    rather than two per tensor)."""
     with torch.no_grad():
         for l, (strength, ms) in anchor.items():
             if only is not None and l not in only:
                 continue
-            for p, m in zip(params[l], ms):
+            for p in params[l]:
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
-                p.grad.add_(p - m, alpha=2.0 * strength)
+            torch._foreach_add_([p.grad for p in params[l]], torch._foreach_sub(params[l], ms), alpha=2.0 * strength)
 
 
 def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor, gen: torch.Generator,

@@ -1,0 +1,23 @@
+#!/bin/bash
+# Every GPU check and GPU measurement of README "Benchmarks", in one go (about 3 minutes on an H200):
+#
+#   bash benchmarks/gpu_checks.sh [OUT_DIR]       # logs to OUT_DIR (default: runs/gpu-checks)
+#
+# Runs from a checkout without installing it (the repository root on PYTHONPATH), with the
+# machine's own torch: the CUDA tests (pytest -m gpu), batched vs bcd for n = 8 and 32 at
+# 64 px, and speed.py's three ratios on the GPU.
+cd "$(dirname "$0")/.." || exit 2
+out=${1:-runs/gpu-checks}
+mkdir -p "$out"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+python3 -c "import sys, torch; torch.cuda.is_available() or sys.exit('gpu_checks.sh: no CUDA device here'); \
+print('torch', torch.__version__, torch.cuda.get_device_name())" || exit 2
+status=0
+echo "== python -m pytest -m gpu"
+timeout 300 python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$out/pytest.txt" | tail -15
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+echo "== schedule_speed.py --n 8,32 --size 64 --device cuda"
+timeout 300 python3 benchmarks/schedule_speed.py --n 8,32 --size 64 --device cuda 2>&1 | tee "$out/schedule_speed.txt"
+echo "== speed.py --device cuda --size 64 --ns 8"
+timeout 300 python3 benchmarks/speed.py --device cuda --size 64 --ns 8 2>&1 | tee "$out/speed.txt"
+exit $status
