@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -98,6 +99,31 @@ def test_two_processes_give_the_numbers_of_one(one_process, synth_dir, tmp_path)
     assert out.count("final networks:") == 1                        # only rank 0 prints results
 
 
+def test_two_nodes_need_the_run_directory_on_rank_0s_alone(one_process, synth_dir, tmp_path):
+    """Two torchrun launchers joined by a c10d rendezvous, as on two machines (`--nnodes 2`), each in its own
+    working directory with the same relative `--run`: only the node that drew rank 0 gets a run directory,
+    and the numbers are those of one process."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "JOINTNET_DIST_TIMEOUT": "60"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
+              "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}", "--rdzv_id=two-nodes",
+              "-m", "jointnet_cli", "--", "irls", *TINY, "--run", "runs/x", "--data-dir", str(synth_dir)]
+    nodes = [tmp_path / "node-a", tmp_path / "node-b"]
+    procs = []
+    for node in nodes:
+        node.mkdir()
+        procs.append(subprocess.Popen(launch, cwd=node, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+    results = [finished(p) for p in procs]
+    assert [code for code, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
+    writers = [node for node in nodes if (node / "runs" / "x").exists()]
+    assert len(writers) == 1 and not any((node / "runs").exists() for node in nodes if node not in writers)
+    assert_close(numbers(writers[0] / "runs" / "x"), numbers(one_process))
+    assert sum(out.count("final networks:") for _, out, _ in results) == 1
+
+
 def test_a_killed_rank_ends_the_run_clearly_and_a_rerun_resumes(synth_dir, tmp_path):
     longer = [*TINY, "--epochs", "12"]                          # a warm start long enough to be caught in
     reference = tmp_path / "one"
@@ -185,8 +211,6 @@ def test_the_collectives_of_a_run_work_over_nccl(synth_dir, tmp_path, monkeypatc
     (JSON messages, model, buffer and optimizer exchanges, a synchronised round) on the devices and dtypes a
     run uses, and must compute what the plain one-process round does. With one rank nothing is received
     from another, so what crosses between ranks is checked by the gloo tests above."""
-    import socket
-
     import torch.distributed as dist
 
     with socket.socket() as s:
