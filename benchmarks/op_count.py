@@ -5,7 +5,8 @@
 On a GPU these small networks are bound by the time it takes to launch kernels
 (README "Benchmarks"), so the number of operations a training step dispatches
 predicts its cost there. This counts, on the CPU, every compute operation
-(views and scalar reads left out) that one round dispatches, for `bcd` and
+(views, and scalar reads, which here read CPU tensors: Adam's step counts
+and the coupling coefficients, left out) that one round dispatches, for `bcd` and
 `batched`, with the coupling on (joint, all weights 1) and off (isolated), and
 prints them per network-step. Adam runs in its multi-tensor (foreach) form, as
 it does on a GPU.

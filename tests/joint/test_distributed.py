@@ -109,14 +109,25 @@ def test_two_nodes_need_the_run_directory_on_rank_0s_alone(one_process, synth_di
     env = {**os.environ, "OMP_NUM_THREADS": "1", "JOINTNET_DIST_TIMEOUT": "60"}
     launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
               "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}", "--rdzv_id=two-nodes",
-              "-m", "jointnet_cli", "--", "irls", *TINY, "--run", "runs/x", "--data-dir", str(synth_dir)]
+              "--rdzv_conf=join_timeout=60", "-m", "jointnet_cli", "--",
+              "irls", *TINY, "--run", "runs/x", "--data-dir", str(synth_dir)]
     nodes = [tmp_path / "node-a", tmp_path / "node-b"]
     procs = []
-    for node in nodes:
-        node.mkdir()
-        procs.append(subprocess.Popen(launch, cwd=node, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
-    results = [finished(p) for p in procs]
+    try:
+        for node in nodes:
+            node.mkdir()
+            procs.append(subprocess.Popen(launch, cwd=node, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True, start_new_session=True))
+        deadline = time.time() + 240
+        results = []
+        for p in procs:                                              # one deadline for both launchers
+            out, err = p.communicate(timeout=max(1.0, deadline - time.time()))
+            results.append((p.returncode, out, err))
+    finally:
+        for p in procs:                                              # nothing outlives a failed test
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
     assert [code for code, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
     writers = [node for node in nodes if (node / "runs" / "x").exists()]
     assert len(writers) == 1 and not any((node / "runs").exists() for node in nodes if node not in writers)
