@@ -43,7 +43,7 @@ class RunConfig:
     tol: float = 1e-2                          # stop when δ ≤ tol
     block: str = "epoch"                       # BCD block: one epoch ("epoch", paper) or one mini-batch ("step")
     schedule: str = "auto"                     # "bcd" (networks in turn), "batched" (all step together, vmapped),
-                                               # "auto": batched on a GPU for ae/classify, bcd otherwise
+                                               # "auto": batched on a GPU for ae9/convnet, bcd otherwise
     sync_every: int | None = None              # bcd with anchors fixed between syncs every K steps (0: per epoch); torchrun
     hole: int = 22                             # side of the square hole (ae task)
     width: int = 32                            # channels of the first conv layer (ae9: 32 → 2.0 M parameters)
