@@ -22,8 +22,7 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from jointnet_cli.data.synth8 import prepare_synth8
-from jointnet_cli.joint import weights as jw
+from jointnet_cli.data.synth8 import DOMAINS, prepare_synth8
 from jointnet_cli.joint.batched import train_round_batched
 from jointnet_cli.joint.bcd import train_round
 from jointnet_cli.joint.ensemble import Ensemble
@@ -62,16 +61,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         prepare_synth8(data_dir=data, size=32, train=args.train, test=4)
-        names = ",".join(["shapes-1", "shapes-2", "shapes-3", "stripes-1", "stripes-2", "stripes-3", "blobs-1",
-                          "blobs-2"][:args.n])
+        names = ",".join(name for name, _ in DOMAINS[:args.n])
         given = {"task": "ae", "datasets": names, "width": args.width, "batch_size": args.batch_size}
         with training_session(Path(tmp) / "run", given, data_dir=data, device="cpu") as s:
             steps = args.n * -(-args.train // args.batch_size)
             print(f"ae9 width {args.width}, n = {args.n}, {args.train} images per dataset, batch {args.batch_size}; "
                   f"operations per network-step (views and scalar reads left out)")
             for label, w in (("joint", 1.0), ("isolated", 0.0)):
-                weights = torch.full((len(s.windows), args.n, args.n), w, dtype=torch.float64)
-                c = jw.coupling(weights, s.cfg.lam, s.ens.num_layers, s.windows)
+                c = s.coupling(torch.full((len(s.windows), args.n, args.n), w, dtype=torch.float64))
                 row = []
                 for name, train in (("bcd", train_round), ("batched", train_round_batched)):
                     ens = Ensemble(s.ens.names, s.ens.nets[0], s.ens.layers, lr=s.cfg.lr, device="cpu",

@@ -23,7 +23,6 @@ import torch
 
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.data.synth8 import prepare_synth8
-from jointnet_cli.joint import weights as jw
 from jointnet_cli.joint.batched import train_round_batched
 from jointnet_cli.joint.bcd import train_round
 from jointnet_cli.joint.ensemble import Ensemble
@@ -38,7 +37,7 @@ def time_schedules(s, n: int, rounds: int, batch_size: int, block: str) -> dict[
     ensembles = {name: Ensemble(names, s.ens.nets[0], s.ens.layers, lr=s.cfg.lr, device=s.device)
                  for name in ("bcd", "batched")}
     trainers = {"bcd": train_round, "batched": train_round_batched}
-    c = jw.coupling(torch.ones(len(s.windows), n, n, dtype=torch.float64), s.cfg.lam, s.ens.num_layers, s.windows)
+    c = s.coupling(torch.ones(len(s.windows), n, n, dtype=torch.float64))
     times: dict[str, list[float]] = {"bcd": [], "batched": []}
     for r in range(rounds + 1):                                    # round 0 warms up
         for name, train in trainers.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -50,7 +49,9 @@ def run_training_command(command: str, settings: dict[str, Any], as_json: bool, 
 
 
 def emit(result: dict, as_json: bool, human: Callable[[], None]) -> None:
-    if os.environ.get("RANK", "0") != "0":              # under torchrun only rank 0 prints results
+    from jointnet_cli.joint.distributed import env_rank
+
+    if env_rank() != 0:                                  # under torchrun only rank 0 prints results
         return
     if as_json:
         print_json(result)

@@ -64,20 +64,14 @@ def anchor_terms(c_l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def pull(theta: torch.Tensor, two_strength: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-    """2 C_i (θ_i − m_i) for every network i: `theta` is (n, *shape), one parameter tensor of the layer per network."""
+    """2 C_i (θ_i − m_i) = 2 Σ_j c_ij (θ_i − θ_j) for every network i at once: the gradient of
+    Σ_{i<j} c_ij ‖θ_i − θ_j‖² (eq. 6) on one parameter tensor of the layer, `theta` (n, *shape).
+
+    Computed through the anchors of eq. 9, as `bcd` does, so nearly equal networks lose no digits;
+    `two_strength` and `mix` come from `anchor_terms`.
+    """
     anchor = (mix @ theta.reshape(theta.shape[0], -1)).view_as(theta)       # (n, *shape)  m_i
     return two_strength.view(-1, *[1] * (theta.dim() - 1)) * (theta - anchor)
-
-
-def coupling_grad(theta: torch.Tensor, c_l: torch.Tensor) -> torch.Tensor:
-    """2 Σ_j c_ijl (θ_i − θ_j) for every network i at once: the gradient of Σ_{i<j} c_ijl ‖θ_i − θ_j‖².
-
-    `theta` is (n, *shape), one parameter tensor of layer l for each network;
-    `c_l` is the (n, n) symmetric coupling of that layer. Computed as
-    2 C_i (θ_i − m_i), with C_i = Σ_j c_ij and the anchor m_i = Σ_j c_ij θ_j / C_i
-    (eq. 9), as `bcd` does, so nearly equal networks lose no digits.
-    """
-    return pull(theta, *anchor_terms(c_l.to(device=theta.device, dtype=theta.dtype)))
 
 
 def same_size_groups(sizes: dict[int, int]) -> list[list[int]]:

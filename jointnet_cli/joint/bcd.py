@@ -16,7 +16,7 @@ per network, with anchors refreshed before every step.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import torch
 
@@ -88,6 +88,42 @@ def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor,
     return loss.detach() * idx.numel(), {}
 
 
+class RoundSteps:
+    """The steps of one round for the networks `indices`: each network's generator (keyed by the round),
+    and what the round adds up per network (loss × batch size, the task's per-batch statistics, batches)."""
+
+    def __init__(self, ens: Ensemble, domains: list[DomainData], task: Task, indices: list[int], *, seed: int,
+                 key: tuple, on_step: Callable[[], None] | None = None):
+        self.ens, self.domains, self.task, self.seed, self.key, self.on_step = ens, domains, task, seed, key, on_step
+        self.gens = {i: generator(seed, *key, ens.names[i]) for i in indices}
+        self.totals = {i: torch.zeros((), device=domains[i].train.images.device) for i in indices}
+        self.sums: dict[int, dict] = {i: {} for i in indices}
+        self.counts = {i: 0 for i in indices}
+
+    def batches(self, i: int, batch_size: int) -> Iterator[torch.Tensor]:
+        """Network i's mini-batches of this round, shuffled by its generator."""
+        return self.domains[i].train.batches(batch_size, self.gens[i])
+
+    def step(self, i: int, idx: torch.Tensor, anchor: dict[int, Anchor]) -> None:
+        """One mini-batch of network i against `anchor`; dropout seeded by the round, network and step."""
+        loss, batch_stats = _step(self.ens, i, self.task, self.domains[i], idx, self.gens[i], anchor,
+                                  derive_seed(self.seed, *self.key, self.ens.names[i], "noise", self.counts[i]))
+        self.totals[i] += loss
+        for k, v in batch_stats.items():
+            self.sums[i][k] = self.sums[i].get(k, 0.0) + v
+        self.counts[i] += 1
+        if self.on_step:
+            self.on_step()
+
+    def mean_loss(self, i: int) -> float:
+        """f_i averaged over the round's images."""
+        return float(self.totals[i]) / len(self.domains[i].train)
+
+    def mean_stats(self, i: int) -> dict[str, float]:
+        """The task's per-batch statistics of network i averaged over the round's batches (empty if none)."""
+        return {k: float(v) / self.counts[i] for k, v in self.sums[i].items()}
+
+
 def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: Task, *,
                 batch_size: int, seed: int, key: tuple, block: str = "epoch",
                 on_step: Callable[[], None] | None = None, stats: dict | None = None) -> list[float]:
@@ -99,28 +135,14 @@ def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task:
     it receives the mean of the task's per-batch statistics per dataset.
     """
     n = ens.n
-    gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
-    totals = [torch.zeros((), device=domains[i].train.images.device) for i in range(n)]
-    sums: list[dict] = [{} for _ in range(n)]
-    counts = [0] * n
-
-    def one(i: int, idx: torch.Tensor, anchor: dict[int, Anchor]) -> None:
-        loss, batch_stats = _step(ens, i, task, domains[i], idx, gens[i], anchor,
-                                  derive_seed(seed, *key, ens.names[i], "noise", counts[i]))
-        totals[i] += loss
-        for k, v in batch_stats.items():
-            sums[i][k] = sums[i].get(k, 0.0) + v
-        counts[i] += 1
-        if on_step:
-            on_step()
-
+    steps = RoundSteps(ens, domains, task, list(range(n)), seed=seed, key=key, on_step=on_step)
     if block == "epoch":
         for i in range(n):
             anchor = anchors(ens, c, i)
-            for idx in domains[i].train.batches(batch_size, gens[i]):
-                one(i, idx, anchor)
+            for idx in steps.batches(i, batch_size):
+                steps.step(i, idx, anchor)
     elif block == "step":
-        iters = [iter(domains[i].train.batches(batch_size, gens[i])) for i in range(n)]
+        iters = [iter(steps.batches(i, batch_size)) for i in range(n)]
         live = list(range(n))
         while live:
             for i in list(live):
@@ -128,14 +150,12 @@ def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task:
                 if idx is None:
                     live.remove(i)
                     continue
-                one(i, idx, anchors(ens, c, i))
+                steps.step(i, idx, anchors(ens, c, i))
     else:
         raise ValueError(f"unknown block {block!r}")
     if stats is not None:
-        for i in range(n):
-            if sums[i]:
-                stats[ens.names[i]] = {k: float(v) / counts[i] for k, v in sums[i].items()}
-    return [float(t) / len(d.train) for t, d in zip(totals, domains)]
+        stats.update({ens.names[i]: s for i in range(n) if (s := steps.mean_stats(i))})
+    return [steps.mean_loss(i) for i in range(n)]
 
 
 def steps_per_round(domains: list[DomainData], batch_size: int) -> int:

@@ -28,9 +28,8 @@ import torch
 
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.errors import RunFailure, UserError
-from jointnet_cli.joint.bcd import Anchor, Task, _step, anchors
+from jointnet_cli.joint.bcd import Anchor, RoundSteps, Task, anchors
 from jointnet_cli.joint.ensemble import Ensemble
-from jointnet_cli.seeding import derive_seed, generator
 
 
 def owned(n: int, rank: int, world: int) -> list[int]:
@@ -104,21 +103,21 @@ class Group:
             return
         blocks = blocks or [owned(n, r, self.world) for r in range(self.world)]
         width = max(len(b) for b in blocks)
-        template = tensors_of(0)
+        listed = [tensors_of(i) for i in range(n)]
+        template = listed[0]
         for dtype in sorted({t.dtype for t in template}, key=str):
             picks = [k for k, t in enumerate(template) if t.dtype == dtype]
             size = sum(template[k].numel() for k in picks)
             mine = torch.zeros(width, size, dtype=dtype, device=self.device)
             for row, i in enumerate(blocks[self.rank]):
-                ts = tensors_of(i)
-                mine[row] = torch.cat([ts[k].detach().reshape(-1).to(self.device) for k in picks])
+                mine[row] = torch.cat([listed[i][k].detach().reshape(-1).to(self.device) for k in picks])
             out = [torch.empty_like(mine) for _ in range(self.world)]
             _call("all_gather", torch.distributed.all_gather, out, mine)
             for r, block in enumerate(blocks):
                 if r == self.rank:
                     continue
                 for row, i in enumerate(block):
-                    flat, offset, ts = out[r][row], 0, tensors_of(i)
+                    flat, offset, ts = out[r][row], 0, listed[i]
                     with torch.no_grad():
                         for k in picks:
                             ts[k].copy_(flat[offset:offset + ts[k].numel()].view_as(ts[k]))
@@ -160,12 +159,13 @@ def _call(what: str, fn, *args):
         return fn(*args)
     except RuntimeError as e:
         raise RunFailure(
-            f"rank {_env_rank()} lost contact with another rank during {what} ({str(e).splitlines()[0][:120]}); "
+            f"rank {env_rank()} lost contact with another rank during {what} ({str(e).splitlines()[0][:120]}); "
             "the run directory holds the last finished epoch: rerun the same torchrun command to resume"
         ) from None
 
 
-def _env_rank() -> int:
+def env_rank() -> int:
+    """This process's rank as torchrun set it (0 outside torchrun)."""
     return int(os.environ.get("RANK", "0"))
 
 
@@ -195,7 +195,7 @@ def from_environment(device: str) -> tuple[Group, str]:
 
 def _stopped_by_launcher(signum, frame) -> None:
     raise RunFailure(
-        f"rank {_env_rank()} was stopped by torchrun (another rank failed or the job was cancelled); "
+        f"rank {env_rank()} was stopped by torchrun (another rank failed or the job was cancelled); "
         "the run directory holds the last finished epoch: rerun the same torchrun command to resume"
     )
 
@@ -233,28 +233,19 @@ def train_round_synced(ens: Ensemble, c: torch.Tensor, domains: list[DomainData]
     share the work. Returns the mean data loss f_i of every network (all ranks).
     """
     mine = group.owned(ens.n)
-    gens = {i: generator(seed, *key, ens.names[i]) for i in mine}
-    batches = {i: list(domains[i].train.batches(batch_size, gens[i])) for i in mine}
+    round_steps = RoundSteps(ens, domains, task, mine, seed=seed, key=key, on_step=on_step)
+    batches = {i: list(round_steps.batches(i, batch_size)) for i in mine}
     steps = max(d.train.num_batches(batch_size) for d in domains)
-    totals = {i: torch.zeros((), device=domains[i].train.images.device) for i in mine}
-    sums: dict[int, dict] = {i: {} for i in mine}
     anchor: dict[int, dict[int, Anchor]] = {i: anchors(ens, c, i) for i in mine}
     for t in range(steps):
         for i in mine:
             if t < len(batches[i]):
-                loss, batch_stats = _step(ens, i, task, domains[i], batches[i][t], gens[i], anchor[i],
-                                          derive_seed(seed, *key, ens.names[i], "noise", t))
-                totals[i] += loss
-                for k, v in batch_stats.items():
-                    sums[i][k] = sums[i].get(k, 0.0) + v
-                if on_step:
-                    on_step()
+                round_steps.step(i, batches[i][t], anchor[i])
         if sync_every and (t + 1) % sync_every == 0 and t + 1 < steps:
             group.exchange_models(ens)
             anchor = {i: anchors(ens, c, i) for i in mine}
     group.exchange_models(ens)
-    local = {ens.names[i]: [float(totals[i]) / len(domains[i].train),
-                            {k: float(v) / len(batches[i]) for k, v in sums[i].items()}] for i in mine}
+    local = {ens.names[i]: [round_steps.mean_loss(i), round_steps.mean_stats(i)] for i in mine}
     merged = {name: v for part in group.gather_json(local) for name, v in part.items()}
     if stats is not None:
         stats.update({name: s for name, (_, s) in merged.items() if s})

@@ -43,7 +43,7 @@ class Ensemble:
         return len(self.layers)
 
     def stacks(self) -> list[list[torch.Tensor]]:
-        """Per layer, its parameter tensors stacked over the n networks, relative to network 1: (n, *shape) each."""
+        """Per layer, its parameter tensors stacked over the n networks: (n, *shape) each."""
         return layer_stacks(self.nets, self.layers)
 
     # -- snapshot tensors ------------------------------------------------------

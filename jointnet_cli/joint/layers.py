@@ -28,12 +28,8 @@ def layer_params(model: nn.Module, layers: list[list[str]]) -> list[list[torch.T
 
 
 def layer_stacks(models: list[nn.Module], layers: list[list[str]]) -> list[list[torch.Tensor]]:
-    """For each layer l, its parameter tensors stacked over the models relative to the first: (n, *shape) each.
-
-    Row i holds θ_i − θ_1 (row 1 is zero): pairwise distances are those of the θ_i, and the
-    subtraction is exact where the networks are close, so no precision is lost to large weights.
-    """
+    """For each layer l, its parameter tensors stacked over the models: (n, *shape) each, row i from θ_i."""
     per_model = [layer_params(m, layers) for m in models]
     with torch.no_grad():
-        return [[torch.stack([per_model[i][l][k] - per_model[0][l][k] for i in range(len(models))])
+        return [[torch.stack([per_model[i][l][k] for i in range(len(models))])
                  for k in range(len(layers[l]))] for l in range(len(layers))]

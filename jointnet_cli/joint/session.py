@@ -140,7 +140,7 @@ class Session:
 
     def layer_sq_distances(self) -> torch.Tensor:
         """(L, n, n) ‖θ_i^l − θ_j^l‖² on the current parameters."""
-        return jw.layer_sq_distances(self.ens.stacks()).cpu()
+        return jw.layer_sq_distances(self.ens.stacks())
 
     def window_sq_distances(self, layer_d2: torch.Tensor | None = None) -> torch.Tensor:
         """(W, n, n) d_ijw² on the current parameters (or from given layer distances)."""

@@ -36,22 +36,21 @@ def layer_sq_distances(stacks: Sequence[torch.Tensor | Sequence[torch.Tensor]]) 
     """‖θ_i^l − θ_j^l‖² for every layer: (L, n, n).
 
     `stacks[l]` is layer l as one (n, P_l) matrix whose row i is θ_i^l, or as the
-    (n, …) stacks of its parameter tensors. Rows are taken relative to the first
-    (distances do not change; the subtraction is exact where networks are close;
-    `Ensemble.stacks` already gives θ_i − θ_1). The Gram identity
-    ‖a_i − a_j‖² = ‖a_i‖² + ‖a_j‖² − 2 a_i·a_j gives every pair from one matrix
-    product per tensor, summed in float64; clamped at 0, with an exact zero diagonal.
+    (n, …) stacks of its parameter tensors. Rows are taken relative to the first,
+    a_i = θ_i − θ_1 (distances do not change; the subtraction is exact where
+    networks are close). The Gram identity ‖a_i − a_j‖² = ‖a_i‖² + ‖a_j‖² − 2 a_i·a_j
+    gives every pair from one matrix product per tensor, summed in float64 on the
+    tensors' device; clamped at 0, with an exact zero diagonal. Returned on the CPU.
     """
     out = []
     for layer in stacks:
         parts = [layer] if isinstance(layer, torch.Tensor) else list(layer)
-        gram = torch.zeros((), dtype=torch.float64)
+        gram = None
         for x in parts:
             a = x.reshape(x.shape[0], -1)
-            if a[0].any():
-                a = a - a[:1]
-            a = a.double()                                  # float64 products: close pairs far from row 1 keep their digits
-            gram = gram + (a @ a.T).cpu()                   # (n, n)
+            a = (a - a[:1]).double()                        # float64 products: close pairs far from row 1 keep their digits
+            gram = a @ a.T if gram is None else gram + a @ a.T   # (n, n)
+        gram = gram.cpu()
         sq = gram.diagonal()
         d2 = (sq[:, None] + sq[None, :] - 2 * gram).clamp_min_(0)
         d2.fill_diagonal_(0)
