@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
             if os.environ.get("JOINTNET_DEBUG"):
                 raise
             _fail(f"{type(e).__name__}: {e} (set JOINTNET_DEBUG=1 for the traceback)", 1)
+        if os.environ.get("RANK", "0") != "0":        # under torchrun every rank parses the same command line:
+            sys.exit(2)                                # rank 0 says what is wrong (without importing torch here)
         ctx = getattr(e, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         _fail(" ".join(e.format_message().split()) + hint, 2)

@@ -208,6 +208,13 @@ def test_a_mistake_under_torchrun_is_told_once_by_rank_0(synth_dir, tmp_path):
     assert "lost contact" not in err and not (tmp_path / "run").exists()
 
 
+def test_a_command_line_typo_under_torchrun_is_told_by_rank_0_alone(cli, monkeypatch):
+    assert cli("baseline", "isolated", "--epochs-per-iter", "1").err.count("No such option: --epochs-per-iter") == 1
+    monkeypatch.setenv("RANK", "1")                          # every other rank parses the same line
+    r = cli("baseline", "isolated", "--epochs-per-iter", "1")
+    assert r.code == 2 and r.err == ""
+
+
 class SharedAlone(Group):
     """A one-rank group that still issues every collective a K-rank run issues (the NCCL check below)."""
 
