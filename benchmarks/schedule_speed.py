@@ -7,8 +7,10 @@ Prepares the 8 synth8 domains in a temporary folder; n networks train on them
 in turn (for n > 8 the domains repeat under new names). Each round is one
 epoch of every network with the warm-start coupling (all window weights 1,
 λ = 10): `bcd` (networks in turn, `--block`) and `batched` (all networks step
-together, vmapped) alternate on two copies of the same initial ensemble. Prints
-the median seconds per round of each and batched / bcd (< 1: batched is faster).
+together, vmapped; on a GPU its full steps replay a CUDA graph) alternate on
+copies of the same initial ensemble; on a GPU `batched` without the graph
+("eager") runs too. Prints the median seconds per round of each and
+batched / bcd (< 1: batched is faster).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.data.synth8 import prepare_synth8
-from jointnet_cli.joint.batched import train_round_batched
+from jointnet_cli.joint.batched import BatchedRounds
 from jointnet_cli.joint.bcd import train_round
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.stages import training_session
@@ -34,11 +36,13 @@ def time_schedules(s, n: int, rounds: int, batch_size: int, block: str) -> dict[
     domains = [DomainData(f"{d.name}-{k // len(s.domains)}", d.train, d.test, d.manifest)
                for k, d in ((k, s.domains[k % len(s.domains)]) for k in range(n))]
     names = [d.name for d in domains]
+    trainers = {"bcd": train_round, "batched": BatchedRounds()}        # a CUDA graph on a GPU
+    if s.device.type == "cuda":
+        trainers["eager"] = BatchedRounds(graphs=False)
     ensembles = {name: Ensemble(names, s.ens.nets[0], s.ens.layers, lr=s.cfg.lr, device=s.device)
-                 for name in ("bcd", "batched")}
-    trainers = {"bcd": train_round, "batched": train_round_batched}
+                 for name in trainers}
     c = s.coupling(torch.ones(len(s.windows), n, n, dtype=torch.float64))
-    times: dict[str, list[float]] = {"bcd": [], "batched": []}
+    times: dict[str, list[float]] = {name: [] for name in trainers}
     for r in range(rounds + 1):                                    # round 0 warms up
         for name, train in trainers.items():
             if s.device.type == "cuda":
@@ -79,9 +83,10 @@ def main() -> None:
             for n in counts:
                 t = time_schedules(s, n, args.rounds, args.batch_size, args.block)
                 images = n * args.train
-                print(f"n = {n:3d}: bcd {t['bcd']:7.2f} s/round ({images / t['bcd']:6.0f} img/s)   "
-                      f"batched {t['batched']:7.2f} s/round ({images / t['batched']:6.0f} img/s)   "
-                      f"batched / bcd = {t['batched'] / t['bcd']:.3f}")
+                print(f"n = {n:3d}: " + "   ".join(f"{name} {sec:6.2f} s/round ({images / sec:6.0f} img/s)"
+                                                     for name, sec in t.items())
+                      + f"   batched / bcd = {t['batched'] / t['bcd']:.3f}"
+                      + (f"   eager / bcd = {t['eager'] / t['bcd']:.3f}" if "eager" in t else ""))
 
 
 if __name__ == "__main__":

@@ -28,12 +28,22 @@ module) uses them. Each network's parameters are stepped with the state of its
 own Adam optimizer, so optimizer state, snapshots and resuming are exactly
 those of `bcd`; the n updates run as one (`one_optimizer`), which on a GPU is
 one multi-tensor update instead of n.
+
+On a CUDA device the step of all n networks on full batches is recorded once as
+a CUDA graph and replayed (`BatchedRounds`): these small networks are bound by
+the time the CPU takes to launch ~1000 small kernels per step, not by the GPU's
+arithmetic. Everything a recorded step reads or writes (parameters, optimizer
+state, the stacked statistics, the anchor terms, the batch) stays at one address
+across steps and rounds; a step of another shape (an epoch's last, shorter
+batch; networks whose datasets ran out) runs eagerly, as do the first
+`WARMUP_STEPS`.
 """
 
 from __future__ import annotations
 
+import warnings
 from itertools import count
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 import torch
 from torch.func import functional_call, vmap
@@ -42,6 +52,8 @@ from jointnet_cli.data.loader import DomainData, SplitTensors
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.seeding import derive_seed, generator
+
+WARMUP_STEPS = 3        # eager full steps before one is recorded: libraries initialise lazily on first use
 
 
 class BatchedTask(Protocol):
@@ -52,14 +64,15 @@ class BatchedTask(Protocol):
     def criterion(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
 
 
-def anchor_terms(c_l: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. 9 for every network i of layer l at once: (2 C_i, c_ij / C_i), from the (n, n) coupling c_l.
+def anchor_terms(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 9 for every network i at once: (2 C_i, c_ij / C_i), from a layer's (n, n) coupling c
+    (or all layers' (L, n, n) at once).
 
     C_i = Σ_j c_ij is the strength of network i's pull and c_ij / C_i mixes the anchor
     m_i = Σ_j c_ij θ_j / C_i; a row with C_i = 0 mixes nothing.
     """
-    strength = c_l.sum(dim=1)                                               # (n,)  C_i
-    mix = c_l / strength.clamp_min(torch.finfo(c_l.dtype).tiny)[:, None]    # (n, n) c_ij / C_i
+    strength = c.sum(dim=-1)                                                # (…, n)  C_i
+    mix = c / strength.clamp_min(torch.finfo(c.dtype).tiny)[..., None]      # (…, n, n) c_ij / C_i
     return 2 * strength, mix
 
 
@@ -83,18 +96,16 @@ def same_size_groups(sizes: dict[int, int]) -> list[list[int]]:
 
 
 def _forward_backward(ens: Ensemble, task: BatchedTask, rows: torch.Tensor | None, theta: dict[str, torch.Tensor],
-                      buffers: dict[str, torch.Tensor],
-                      inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                      buffers: dict[str, torch.Tensor], x: torch.Tensor,
+                      target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The data losses f_i of the networks `rows` (None: all n) on their batches, and their gradients, in one vmapped call.
 
-    `theta` holds the stacked parameters and `buffers` the stacked buffers of all n networks; `inputs`
-    the (x, target) of each network of the group. Returns the (g,) losses and each parameter's
+    `theta` holds the stacked parameters and `buffers` the stacked buffers of all n networks; `x` and
+    `target` the (g, B, …) batches of the group's networks. Returns the (g,) losses and each parameter's
     (g, *shape) gradient. The group's BatchNorm running statistics are updated in `buffers`.
     """
     params = {k: (v if rows is None else v[rows]).detach().requires_grad_() for k, v in theta.items()}
     own = buffers if rows is None else {k: v[rows] for k, v in buffers.items()}
-    x = torch.stack([xi for xi, _ in inputs])                     # (g, B, …)
-    target = torch.stack([t for _, t in inputs])                  # (g, B, …)
     net = ens.nets[0]
 
     def data_loss(p: dict, b: dict, xi: torch.Tensor, ti: torch.Tensor) -> torch.Tensor:
@@ -110,12 +121,20 @@ def _forward_backward(ens: Ensemble, task: BatchedTask, rows: torch.Tensor | Non
     return losses.detach(), grads
 
 
-def one_optimizer(opts: list[torch.optim.Optimizer]) -> torch.optim.Optimizer:
+class Recording(NamedTuple):
+    """A full step recorded as a CUDA graph, and the batch it reads: copy the next batch in, then replay."""
+    graph: torch.cuda.CUDAGraph
+    x: torch.Tensor
+    target: torch.Tensor
+
+
+def one_optimizer(opts: list[torch.optim.Optimizer], **overrides) -> torch.optim.Optimizer:
     """One optimizer over the parameters of all `opts` that shares each parameter's state with its own.
 
     The networks' optimizers (one each, alike but for their parameters) keep the state that snapshots
     save; stepping them through this one runs the update of all networks as one multi-tensor
     (foreach) update on a GPU instead of n. A parameter whose grad is None is not stepped.
+    `overrides` change settings that do not change the update (`capturable=True` for a CUDA graph).
     """
     first = opts[0]
     settings = {k: v for k, v in first.param_groups[0].items() if k != "params"}
@@ -123,81 +142,206 @@ def one_optimizer(opts: list[torch.optim.Optimizer]) -> torch.optim.Optimizer:
         if type(opt) is not type(first) or len(opt.param_groups) != 1 or \
                 {k: v for k, v in opt.param_groups[0].items() if k != "params"} != settings:
             raise ValueError("the batched schedule needs one optimizer per network, all with the same settings")
-    merged = type(first)([{"params": [p for opt in opts for p in opt.param_groups[0]["params"]], **settings}])
+    merged = type(first)([{"params": [p for opt in opts for p in opt.param_groups[0]["params"]],
+                           **settings, **overrides}])
     for opt in opts:
         for p in opt.param_groups[0]["params"]:
             merged.state[p] = opt.state[p]                         # the same dict: updates land in `opt`
     return merged
 
 
+class BatchedRounds:
+    """The batched schedule, called once per round with the arguments of `bcd.train_round`.
+
+    Keep one for all the rounds of an ensemble: with `graphs` (default: on a CUDA device) a step
+    of all n networks is recorded as a CUDA graph once per batch shape (an epoch's batches, and its
+    last, shorter one) after `warmup_steps` eager ones, and replayed after. If recording fails, a
+    warning says so and the steps run eagerly (the same numbers).
+    """
+
+    def __init__(self, graphs: bool | None = None, warmup_steps: int = WARMUP_STEPS) -> None:
+        self.graphs = graphs
+        self.warmup_steps = warmup_steps
+        self._ens: Ensemble | None = None
+
+    # -- what a step reads and writes, at fixed addresses --------------------------------------------------
+    def _bind(self, ens: Ensemble, c: torch.Tensor) -> None:
+        """Set up (for a new ensemble) and fill in this round's statistics and anchor terms."""
+        if self._ens is not ens:
+            like = ens.params[0][0][0]
+            self._ens, self.n = ens, ens.n
+            self.named = [dict(net.named_parameters()) for net in ens.nets]
+            self.own = [dict(net.named_buffers()) for net in ens.nets]
+            self.layer_of = {name: l for l, group in enumerate(ens.layers) for name in group}
+            self.use_graphs = (self.graphs is not False) and like.device.type == "cuda"
+            self.buffers = {k: torch.stack([b[k] for b in self.own]) for k in self.own[0]}   # (n, *shape)
+            self.two_strength = torch.zeros(len(ens.layers), ens.n, device=like.device, dtype=like.dtype)
+            self.mix = torch.zeros(len(ens.layers), ens.n, ens.n, device=like.device, dtype=like.dtype)
+            self.totals = torch.zeros(ens.n, device=like.device, dtype=like.dtype)
+            self.index: dict[tuple[int, ...], torch.Tensor] = {}     # a group's rows, copied to the device once
+            self.steps: dict[torch.Tensor, torch.Tensor] = {}        # Adam step counts on the device (graphs)
+            self.recordings: dict[tuple, Recording] = {}             # batch shapes → their recorded step
+            self.warm = 0
+        with torch.no_grad():
+            for k, stacked in self.buffers.items():                 # the modules' statistics (a resume loads them)
+                torch.stack([b[k] for b in self.own], out=stacked)
+            two_strength, mix = anchor_terms(c.to(device=self.mix.device, dtype=self.mix.dtype))
+            self.two_strength.copy_(two_strength)
+            self.mix.copy_(mix)
+            self.totals.zero_()
+        self.coupled = c.flatten(1).any(dim=1).tolist()             # eager steps skip uncoupled layers
+        opts = [opt for (opt,) in ens.optimizers]
+        capturable = self.use_graphs and "capturable" in opts[0].defaults       # Adam's state steps on the device
+        self.optimizer = one_optimizer(opts, **({"capturable": True} if capturable else {}))
+        self.optimizer._warned_capturable_if_run_uncaptured = True     # its eager steps are meant: no warning
+        self.optimizer.zero_grad(set_to_none=True)                  # only networks with a batch step
+        if self.use_graphs:
+            self._steps_on_device()
+            if self.recordings and self.recorded != self._addresses():
+                self.recordings.clear()                             # state was replaced (a resume): record again
+
+    def _unbind(self) -> None:
+        """Copy the round's statistics back into each module and the step counts back to the CPU."""
+        with torch.no_grad():
+            for i, b in enumerate(self.own):
+                for k, buf in b.items():
+                    buf.copy_(self.buffers[k][i])
+        on_device = [st for st in self.optimizer.state.values() if "step" in st and st["step"].device.type != "cpu"]
+        if on_device:                                               # one copy for all, as non-capturable Adam keeps them
+            values = torch.stack([st["step"] for st in on_device]).cpu()
+            for st, v in zip(on_device, values):
+                st["step"] = v.clone()
+
+    def _steps_on_device(self) -> None:
+        """Capturable Adam counts steps on the device: give each parameter's state one tensor for good."""
+        for p, st in self.optimizer.state.items():
+            if "step" in st and st["step"] is not self.steps.get(p):
+                dev = self.steps.setdefault(p, torch.zeros((), dtype=st["step"].dtype, device=p.device))
+                dev.copy_(st["step"])
+                st["step"] = dev
+
+    def _addresses(self) -> list[int]:
+        """Where the memory a recorded step touches outside itself lies (parameters, optimizer state)."""
+        return [t.data_ptr() for p, st in self.optimizer.state.items() for t in (p, *st.values())]
+
+    def _rows(self, group: list[int]) -> torch.Tensor | None:
+        if len(group) == self.n:
+            return None
+        key = tuple(group)
+        if key not in self.index:                                   # (a copy to a GPU waits for it: not per step)
+            self.index[key] = torch.tensor(group, device=self.totals.device)
+        return self.index[key]
+
+    # -- one step ----------------------------------------------------------------------------------------------
+    def _step(self, task: BatchedTask, group: list[int], x: torch.Tensor, target: torch.Tensor,
+              every_layer: bool = False) -> None:
+        """Gradients of the networks `group` (eq. 6: data loss + the pull on live θ); their losses summed
+        into `totals`. With `every_layer`, uncoupled layers get their (zero) pull too: a recorded
+        step serves every coupling."""
+        rows = self._rows(group)
+        with torch.no_grad():
+            theta = {k: torch.stack([p[k] for p in self.named]) for k in self.named[0]}  # (n, *shape): the live θ
+        losses, g = _forward_backward(self._ens, task, rows, theta, self.buffers, x, target)
+        with torch.no_grad():
+            for k, l in self.layer_of.items():                                 # + the pull of eq. 6
+                if every_layer or self.coupled[l]:
+                    p = pull(theta[k], self.two_strength[l], self.mix[l])
+                    g[k] += p if rows is None else p[rows]
+            if rows is None:
+                self.totals.add_(losses * x.shape[1])
+            else:
+                self.totals.index_add_(0, rows, losses * x.shape[1])
+        for k, v in g.items():                                                 # all steps after all gradients
+            for i, grad in zip(group, v.unbind(0)):
+                self.named[i][k].grad = grad
+
+    def _full_step(self, task: BatchedTask, inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """All n networks on batches of one size: eager while warming up, then recorded once and replayed."""
+        x, target = (torch.stack(parts) for parts in zip(*inputs))
+        shape = (x.shape, x.dtype, target.shape, target.dtype)
+        if shape in self.recordings:
+            recording = self.recordings[shape]
+            recording.x.copy_(x)
+            recording.target.copy_(target)
+            recording.graph.replay()
+            return
+        every = list(range(self.n))
+        if self.warm < self.warmup_steps:                              # (after one, every optimizer has its state)
+            side = torch.cuda.Stream()                                  # warm up off the capturing stream
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self._step(task, every, x, target, every_layer=True)
+                self.optimizer.step()
+            torch.cuda.current_stream().wait_stream(side)
+            self.warm += 1
+            return
+        self._steps_on_device()
+        self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            with torch.cuda.graph(graph):                              # records; runs nothing
+                self._step(task, every, x, target, every_layer=True)
+                self.optimizer.step()
+        except RuntimeError as e:                                     # step eagerly from now on
+            warnings.warn(f"recording the batched step as a CUDA graph failed, the steps run eagerly: {e}",
+                          RuntimeWarning, stacklevel=2)
+            self.use_graphs = False
+            self.optimizer.zero_grad(set_to_none=True)
+            self._step(task, every, x, target)
+            self.optimizer.step()
+            return
+        self.recordings[shape] = Recording(graph, x, target)
+        self.recorded = self._addresses()
+        graph.replay()
+
+    # -- one round ---------------------------------------------------------------------------------------------
+    def __call__(self, ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: BatchedTask, *,
+                 batch_size: int, seed: int, key: tuple, block: str = "epoch",
+                 on_step: Callable[[], None] | None = None, stats: dict | None = None) -> list[float]:
+        """One round: every network one epoch of its own data, all stepping together.
+
+        Arguments and result are those of `bcd.train_round` (`block` is a bcd setting and is not
+        used): `c` is the (L, n, n) coupling, `key` names the round's random draws, and the result is
+        the mean data loss f_i of each network over the round. `stats` is left empty: only GAN tasks
+        report per-batch statistics, and they train with `bcd`.
+        """
+        if not (hasattr(task, "inputs") and hasattr(task, "criterion")):
+            raise UserError(f"--schedule batched needs one loss per network; {getattr(task, 'name', 'this')} runs "
+                            "use --schedule bcd")
+        n = ens.n
+        gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
+        batches = [iter(d.train.batches(batch_size, g)) for d, g in zip(domains, gens)]
+        self._bind(ens, c)
+        try:
+            live = list(range(n))
+            for step in count():
+                idx = {i: b for i in live if (b := next(batches[i], None)) is not None}   # each network's next batch
+                live = list(idx)
+                if not live:
+                    break
+                inputs = {i: task.inputs(domains[i].train, idx[i], gens[i]) for i in live}
+                stepped = False
+                for group in same_size_groups({i: idx[i].numel() for i in live}):
+                    torch.manual_seed(derive_seed(seed, *key, "noise", step, group[0]))   # dropout: the same on a rerun
+                    if self.use_graphs and len(group) == n:
+                        self._full_step(task, [inputs[i] for i in group])           # steps the optimizer too
+                        stepped = True
+                    else:
+                        self._step(task, group, *(torch.stack(parts) for parts in zip(*(inputs[i] for i in group))))
+                if not stepped:
+                    self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                if on_step:
+                    for _ in live:
+                        on_step()
+        finally:
+            self._unbind()
+        return [t / len(d.train) for t, d in zip(self.totals.tolist(), domains)]
+
+
 def train_round_batched(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: BatchedTask, *,
                         batch_size: int, seed: int, key: tuple, block: str = "epoch",
                         on_step: Callable[[], None] | None = None, stats: dict | None = None) -> list[float]:
-    """One round of the batched schedule: every network one epoch of its own data, all stepping together.
-
-    Arguments and result are those of `bcd.train_round` (`block` is a bcd setting and is not
-    used): `c` is the (L, n, n) coupling, `key` names the round's random draws, and the result is
-    the mean data loss f_i of each network over the round. `stats` is left empty: only GAN tasks
-    report per-batch statistics, and they train with `bcd`.
-    """
-    if not (hasattr(task, "inputs") and hasattr(task, "criterion")):
-        raise UserError(f"--schedule batched needs one loss per network; {getattr(task, 'name', 'this')} runs use "
-                        "--schedule bcd")
-    n = ens.n
-    named = [dict(net.named_parameters()) for net in ens.nets]
-    layer_of = {name: l for l, group in enumerate(ens.layers) for name in group}
-    like = named[0][ens.layers[0][0]]
-    terms = {l: anchor_terms(c[l].to(device=like.device, dtype=like.dtype))    # layer → (2 C_il, c_ijl / C_il)
-             for l in range(len(ens.layers)) if c[l].any()}
-    coupled = {name: terms[l] for name, l in layer_of.items() if l in terms}
-    gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
-    batches = [iter(d.train.batches(batch_size, g)) for d, g in zip(domains, gens)]
-    totals = torch.zeros(n, device=like.device, dtype=like.dtype)
-    optimizer = one_optimizer([opt for (opt,) in ens.optimizers])
-    optimizer.zero_grad(set_to_none=True)                        # only networks with a batch step
-    own = [dict(net.named_buffers()) for net in ens.nets]
-    buffers = {k: torch.stack([b[k] for b in own]) for k in own[0]}   # (n, *shape): the round's running statistics
-    index: dict[tuple[int, ...], torch.Tensor] = {}                   # a group's rows, copied to the device once
-
-    def rows_of(group: list[int]) -> torch.Tensor:
-        key = tuple(group)
-        if key not in index:                                          # (a copy to a GPU waits for it: not per step)
-            index[key] = torch.tensor(group, device=like.device)
-        return index[key]
-
-    try:
-        live = list(range(n))
-        for step in count():
-            idx = {i: b for i in live if (b := next(batches[i], None)) is not None}   # each network's next batch
-            live = list(idx)
-            if not live:
-                break
-            inputs = {i: task.inputs(domains[i].train, idx[i], gens[i]) for i in live}
-            with torch.no_grad():
-                theta = {k: torch.stack([p[k] for p in named]) for k in named[0]}  # (n, *shape): the live θ
-            for group in same_size_groups({i: idx[i].numel() for i in live}):
-                rows = None if len(group) == n else rows_of(group)
-                torch.manual_seed(derive_seed(seed, *key, "noise", step, group[0]))   # dropout: the same on a rerun
-                losses, g = _forward_backward(ens, task, rows, theta, buffers, [inputs[i] for i in group])
-                with torch.no_grad():
-                    for k, (two_strength, mix) in coupled.items():                # + the pull of eq. 6 on live θ
-                        p = pull(theta[k], two_strength, mix)
-                        g[k] += p if rows is None else p[rows]
-                    if rows is None:
-                        totals += losses * idx[group[0]].numel()
-                    else:
-                        totals.index_add_(0, rows, losses * idx[group[0]].numel())
-                for k, v in g.items():                                            # all steps after all gradients
-                    for i, grad in zip(group, v.unbind(0)):
-                        named[i][k].grad = grad
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            if on_step:
-                for _ in live:
-                    on_step()
-    finally:
-        with torch.no_grad():
-            for i, b in enumerate(own):                                           # statistics back to each module
-                for k, buf in b.items():
-                    buf.copy_(buffers[k][i])
-    return [t / len(d.train) for t, d in zip(totals.tolist(), domains)]
+    """One round of the batched schedule, eagerly and keeping nothing: `BatchedRounds` for one round."""
+    return BatchedRounds(graphs=False)(ens, c, domains, task, batch_size=batch_size, seed=seed, key=key,
+                                       block=block, on_step=on_step, stats=stats)

@@ -18,7 +18,7 @@ from jointnet_cli.data.augment import Augment
 from jointnet_cli.data.loader import DomainData, load_domains
 from jointnet_cli.errors import RunFailure, UserError
 from jointnet_cli.joint import weights as jw
-from jointnet_cli.joint.batched import train_round_batched
+from jointnet_cli.joint.batched import BatchedRounds
 from jointnet_cli.joint.bcd import steps_per_round, train_round
 from jointnet_cli.joint.distributed import Group, train_round_synced
 from jointnet_cli.joint.ensemble import Ensemble
@@ -108,6 +108,7 @@ class Session:
     reporter: Reporter = field(default_factory=Reporter)
     window_labels: list[str] | None = None       # "G w1", … for a GAN's players; default "w1", …
     group: Group = field(default_factory=Group)  # the processes of a torchrun run (one by default)
+    batched: BatchedRounds = field(default_factory=BatchedRounds, repr=False)   # its rounds keep a CUDA graph
 
     @classmethod
     def open(cls, run: RunDir, cfg: RunConfig, *, data_dir: Path, device: torch.device,
@@ -180,7 +181,7 @@ class Session:
 
     def _trainer(self, schedule: str) -> Callable[..., list[float]]:
         if schedule == "batched":
-            return train_round_batched
+            return self.batched
         if schedule == "bcd-sync":
             def synced(*args, block: str, **kw) -> list[float]:
                 return train_round_synced(*args, group=self.group, sync_every=self.cfg.sync_every or 0, **kw)
