@@ -28,7 +28,7 @@ Block = Annotated[Optional[str], typer.Option(
     rich_help_panel=_T)]
 Schedule = Annotated[Optional[str], typer.Option(
     "--schedule", help="bcd (networks in turn against the others' anchors), batched (all networks step together, "
-    "vmapped, CUDA graphs on a GPU; same objective) or auto: batched on a GPU for ae9 and convnet (6-7x faster "
+    "vmapped, CUDA graphs on a GPU; same objective) or auto: batched on a GPU for ae9 and convnet (5-7x faster "
     "for ae9 there), bcd otherwise (faster on CPUs; GANs; large backbones). May change between stages of a run.", show_default="auto", rich_help_panel=_T)]
 SyncEvery = Annotated[Optional[int], typer.Option(
     "--sync-every", help="Refresh every network's anchors (and, under torchrun, exchange parameters between "

@@ -29,18 +29,19 @@ own Adam optimizer, so optimizer state, snapshots and resuming are exactly
 those of `bcd`; the n updates run as one (`one_optimizer`), which on a GPU is
 one multi-tensor update instead of n.
 
-On a CUDA device the step of all n networks on full batches is recorded once as
-a CUDA graph and replayed (`BatchedRounds`): these small networks are bound by
-the time the CPU takes to launch ~1000 small kernels per step, not by the GPU's
+On a CUDA device a step of all n networks is recorded once per batch shape as a
+CUDA graph and replayed (`BatchedRounds`): these small networks are bound by the
+time the CPU takes to launch ~1000 small kernels per step, not by the GPU's
 arithmetic. Everything a recorded step reads or writes (parameters, optimizer
 state, the stacked statistics, the anchor terms, the batch) stays at one address
-across steps and rounds; a step of another shape (an epoch's last, shorter
-batch; networks whose datasets ran out) runs eagerly, as do the first
-`WARMUP_STEPS`.
+across steps and rounds. The first `WARMUP_STEPS` steps of each shape run
+eagerly, and so does a step of only some networks (their datasets ran out, or
+their last batch is shorter than the others').
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from itertools import count
 from typing import Callable, NamedTuple, Protocol
@@ -122,10 +123,12 @@ def _forward_backward(ens: Ensemble, task: BatchedTask, rows: torch.Tensor | Non
 
 
 class Recording(NamedTuple):
-    """A full step recorded as a CUDA graph, and the batch it reads: copy the next batch in, then replay."""
+    """A full step recorded as a CUDA graph, the batch it reads (copy the next batch in, then replay),
+    and what it was recorded against: it is replayed only while these stay the same."""
     graph: torch.cuda.CUDAGraph
     x: torch.Tensor
     target: torch.Tensor
+    against: tuple          # (task, optimizer settings, addresses of the parameters and the optimizer state)
 
 
 def one_optimizer(opts: list[torch.optim.Optimizer], **overrides) -> torch.optim.Optimizer:
@@ -134,7 +137,8 @@ def one_optimizer(opts: list[torch.optim.Optimizer], **overrides) -> torch.optim
     The networks' optimizers (one each, alike but for their parameters) keep the state that snapshots
     save; stepping them through this one runs the update of all networks as one multi-tensor
     (foreach) update on a GPU instead of n. A parameter whose grad is None is not stepped.
-    `overrides` change settings that do not change the update (`capturable=True` for a CUDA graph).
+    `overrides` change settings that change the update only by rounding (`capturable=True`, which a
+    CUDA graph needs, computes Adam's bias corrections on the device).
     """
     first = opts[0]
     settings = {k: v for k, v in first.param_groups[0].items() if k != "params"}
@@ -155,18 +159,26 @@ class BatchedRounds:
 
     Keep one for all the rounds of an ensemble: with `graphs` (default: on a CUDA device) a step
     of all n networks is recorded as a CUDA graph once per batch shape (an epoch's batches, and its
-    last, shorter one) after `warmup_steps` eager ones, and replayed after. If recording fails, a
-    warning says so and the steps run eagerly (the same numbers).
+    last, shorter one) after `warmup_steps` eager steps of that shape, and replayed after. New
+    optimizer state (a resume), settings or task make it record again. If recording fails, a warning
+    says so and the steps run eagerly, with the same objective.
     """
 
     def __init__(self, graphs: bool | None = None, warmup_steps: int = WARMUP_STEPS) -> None:
+        if warmup_steps < 1:
+            raise ValueError("warmup_steps must be at least 1: optimizers create their state on a first step")
         self.graphs = graphs
         self.warmup_steps = warmup_steps
         self._ens: Ensemble | None = None
+        self.recordings: dict[tuple, Recording] = {}               # batch shape → its recorded step
+        self.warm: dict[tuple, int] = {}                           # batch shape → eager steps since recordings ended
+        self.steps: dict[torch.Tensor, torch.Tensor] = {}          # parameter → its Adam step count on the device
 
     # -- what a step reads and writes, at fixed addresses --------------------------------------------------
-    def _bind(self, ens: Ensemble, c: torch.Tensor) -> None:
-        """Set up (for a new ensemble) and fill in this round's statistics and anchor terms."""
+    def _bind(self, ens: Ensemble, c: torch.Tensor, task: BatchedTask) -> None:
+        """Before a round: set up for a new ensemble; copy in the modules' statistics and this round's
+        anchor terms; build the round's optimizer over every network's state (with its step counts on
+        the device, for graphs); drop recordings made against other state, settings or task."""
         if self._ens is not ens:
             like = ens.params[0][0][0]
             self._ens, self.n = ens, ens.n
@@ -179,9 +191,9 @@ class BatchedRounds:
             self.mix = torch.zeros(len(ens.layers), ens.n, ens.n, device=like.device, dtype=like.dtype)
             self.totals = torch.zeros(ens.n, device=like.device, dtype=like.dtype)
             self.index: dict[tuple[int, ...], torch.Tensor] = {}     # a group's rows, copied to the device once
-            self.steps: dict[torch.Tensor, torch.Tensor] = {}        # Adam step counts on the device (graphs)
-            self.recordings: dict[tuple, Recording] = {}             # batch shapes → their recorded step
-            self.warm = 0
+            self.recordings.clear()
+            self.warm.clear()
+            self.steps.clear()
         with torch.no_grad():
             for k, stacked in self.buffers.items():                 # the modules' statistics (a resume loads them)
                 torch.stack([b[k] for b in self.own], out=stacked)
@@ -197,11 +209,13 @@ class BatchedRounds:
         self.optimizer.zero_grad(set_to_none=True)                  # only networks with a batch step
         if self.use_graphs:
             self._steps_on_device()
-            if self.recordings and self.recorded != self._addresses():
-                self.recordings.clear()                             # state was replaced (a resume): record again
+            now = self._against(task)
+            if any(r.against[0] is not task or r.against[1:] != now[1:] for r in self.recordings.values()):
+                self.recordings.clear()                             # e.g. a resume loaded new state: warm up, record again
+                self.warm.clear()
 
     def _unbind(self) -> None:
-        """Copy the round's statistics back into each module and the step counts back to the CPU."""
+        """After a round: the statistics back into each module, the step counts back to the CPU."""
         with torch.no_grad():
             for i, b in enumerate(self.own):
                 for k, buf in b.items():
@@ -214,15 +228,20 @@ class BatchedRounds:
 
     def _steps_on_device(self) -> None:
         """Capturable Adam counts steps on the device: give each parameter's state one tensor for good."""
-        for p, st in self.optimizer.state.items():
-            if "step" in st and st["step"] is not self.steps.get(p):
+        moving = [(p, st) for p, st in self.optimizer.state.items() if "step" in st and st["step"] is not self.steps.get(p)]
+        if moving:
+            values = torch.stack([st["step"] for _, st in moving]).to(self.totals.device)   # one copy for all
+            for (p, st), v in zip(moving, values):
                 dev = self.steps.setdefault(p, torch.zeros((), dtype=st["step"].dtype, device=p.device))
-                dev.copy_(st["step"])
+                dev.copy_(v)
                 st["step"] = dev
 
-    def _addresses(self) -> list[int]:
-        """Where the memory a recorded step touches outside itself lies (parameters, optimizer state)."""
-        return [t.data_ptr() for p, st in self.optimizer.state.items() for t in (p, *st.values())]
+    def _against(self, task: BatchedTask) -> tuple:
+        """What a recorded step depends on outside itself: the task, the optimizer's settings (fixed in
+        the recording), and where the parameters and the optimizer's state lie."""
+        settings = tuple((k, v) for k, v in self.optimizer.param_groups[0].items() if k != "params")
+        addresses = tuple(t.data_ptr() for p, st in self.optimizer.state.items() for t in (p, *st.values()))
+        return task, settings, addresses
 
     def _rows(self, group: list[int]) -> torch.Tensor | None:
         if len(group) == self.n:
@@ -256,7 +275,8 @@ class BatchedRounds:
                 self.named[i][k].grad = grad
 
     def _full_step(self, task: BatchedTask, inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """All n networks on batches of one size: eager while warming up, then recorded once and replayed."""
+        """A step of all n networks on batches of one shape, the optimizer's included: eager while that
+        shape warms up, then recorded once and replayed."""
         x, target = (torch.stack(parts) for parts in zip(*inputs))
         shape = (x.shape, x.dtype, target.shape, target.dtype)
         if shape in self.recordings:
@@ -266,14 +286,15 @@ class BatchedRounds:
             recording.graph.replay()
             return
         every = list(range(self.n))
-        if self.warm < self.warmup_steps:                              # (after one, every optimizer has its state)
+        states = [bool(st) for st in self.optimizer.state.values()]
+        if self.warm.get(shape, 0) < self.warmup_steps or (any(states) and not all(states)):   # state made on a step
             side = torch.cuda.Stream()                                  # warm up off the capturing stream
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 self._step(task, every, x, target, every_layer=True)
                 self.optimizer.step()
             torch.cuda.current_stream().wait_stream(side)
-            self.warm += 1
+            self.warm[shape] = self.warm.get(shape, 0) + 1
             return
         self._steps_on_device()
         self.optimizer.zero_grad(set_to_none=True)
@@ -283,15 +304,15 @@ class BatchedRounds:
                 self._step(task, every, x, target, every_layer=True)
                 self.optimizer.step()
         except RuntimeError as e:                                     # step eagerly from now on
-            warnings.warn(f"recording the batched step as a CUDA graph failed, the steps run eagerly: {e}",
+            cause = e.__context__ or e                                 # (ending the capture raises a second error)
+            warnings.warn(f"recording the batched step as a CUDA graph failed, the steps run eagerly: {cause}",
                           RuntimeWarning, stacklevel=2)
             self.use_graphs = False
             self.optimizer.zero_grad(set_to_none=True)
             self._step(task, every, x, target)
             self.optimizer.step()
             return
-        self.recordings[shape] = Recording(graph, x, target)
-        self.recorded = self._addresses()
+        self.recordings[shape] = Recording(graph, x, target, self._against(task))
         graph.replay()
 
     # -- one round ---------------------------------------------------------------------------------------------
@@ -311,7 +332,7 @@ class BatchedRounds:
         n = ens.n
         gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
         batches = [iter(d.train.batches(batch_size, g)) for d, g in zip(domains, gens)]
-        self._bind(ens, c)
+        self._bind(ens, c, task)
         try:
             live = list(range(n))
             for step in count():
@@ -334,8 +355,11 @@ class BatchedRounds:
                 if on_step:
                     for _ in live:
                         on_step()
-        finally:
-            self._unbind()
+        except BaseException:
+            with contextlib.suppress(Exception):                      # keep the error that ended the round
+                self._unbind()
+            raise
+        self._unbind()
         return [t / len(d.train) for t, d in zip(self.totals.tolist(), domains)]
 
 
