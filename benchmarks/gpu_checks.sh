@@ -1,12 +1,12 @@
 #!/bin/bash
 # Every GPU check and GPU measurement of README "Benchmarks", in one go (about 3 minutes on an H200,
-# at most 9 minutes; exit 1 if any part failed):
+# at most 10 minutes; exit 1 if any part failed):
 #
 #   bash benchmarks/gpu_checks.sh [OUT_DIR]       # logs to OUT_DIR (default: runs/gpu-checks)
 #
 # Runs from a checkout without installing it (the repository root on PYTHONPATH), with the
 # machine's own torch: the CUDA tests (pytest -m gpu), batched vs bcd for n = 8 and 32 at
-# 64 px, and speed.py's three ratios on the GPU.
+# 64 px, speed.py's three ratios on the GPU, and a short irls run per schedule from the command line.
 cd "$(dirname "$0")/.." || exit 2
 out=${1:-runs/gpu-checks}
 mkdir -p "$out"
@@ -15,12 +15,15 @@ python3 -c "import sys, torch; torch.cuda.is_available() or sys.exit('gpu_checks
 print('torch', torch.__version__, torch.cuda.get_device_name())" || exit 2
 status=0
 echo "== python -m pytest -m gpu"
-timeout 200 python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$out/pytest.txt" | tail -15
+timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider tests 2>&1 | tee "$out/pytest.txt" | tail -15
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 echo "== schedule_speed.py --n 8,32 --size 64 --device cuda"
-timeout 180 python3 benchmarks/schedule_speed.py --n 8,32 --size 64 --device cuda 2>&1 | tee "$out/schedule_speed.txt"
+timeout 150 python3 benchmarks/schedule_speed.py --n 8,32 --size 64 --device cuda 2>&1 | tee "$out/schedule_speed.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 echo "== speed.py --device cuda --size 64 --ns 8"
-timeout 180 python3 benchmarks/speed.py --device cuda --size 64 --ns 8 2>&1 | tee "$out/speed.txt"
+timeout 150 python3 benchmarks/speed.py --device cuda --size 64 --ns 8 2>&1 | tee "$out/speed.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+echo "== cli_epoch_speed.sh"
+timeout 120 bash benchmarks/cli_epoch_speed.sh "$out/cli" 2>&1 | tee "$out/cli_epoch_speed.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 exit $status
