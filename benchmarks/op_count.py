@@ -24,7 +24,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from jointnet_cli.data.synth8 import DOMAINS, prepare_synth8
 from jointnet_cli.joint.batched import train_round_batched
-from jointnet_cli.joint.bcd import train_round
+from jointnet_cli.joint.bcd import steps_per_round, train_round
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.stages import training_session
 
@@ -64,7 +64,7 @@ def main() -> None:
         names = ",".join(name for name, _ in DOMAINS[:args.n])
         given = {"task": "ae", "datasets": names, "width": args.width, "batch_size": args.batch_size}
         with training_session(Path(tmp) / "run", given, data_dir=data, device="cpu") as s:
-            steps = args.n * -(-args.train // args.batch_size)
+            steps = steps_per_round(s.domains, args.batch_size)
             print(f"ae9 width {args.width}, n = {args.n}, {args.train} images per dataset, batch {args.batch_size}; "
                   f"operations per network-step (views and scalar reads left out)")
             for label, w in (("joint", 1.0), ("isolated", 0.0)):

@@ -277,14 +277,16 @@ class BatchedRounds:
     def _full_step(self, task: BatchedTask, inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """A step of all n networks on batches of one shape, the optimizer's included: eager while that
         shape warms up, then recorded once and replayed."""
-        x, target = (torch.stack(parts) for parts in zip(*inputs))
-        shape = (x.shape, x.dtype, target.shape, target.dtype)
+        xs, targets = zip(*inputs)
+        shape = (torch.Size((self.n, *xs[0].shape)), xs[0].dtype, torch.Size((self.n, *targets[0].shape)),
+                 targets[0].dtype)                                     # of the stacked batch
         if shape in self.recordings:
             recording = self.recordings[shape]
-            recording.x.copy_(x)
-            recording.target.copy_(target)
+            torch.stack(xs, out=recording.x)                           # the batch where the recording reads it
+            torch.stack(targets, out=recording.target)
             recording.graph.replay()
             return
+        x, target = torch.stack(xs), torch.stack(targets)
         every = list(range(self.n))
         states = [bool(st) for st in self.optimizer.state.values()]
         if self.warm.get(shape, 0) < self.warmup_steps or (any(states) and not all(states)):   # state made on a step

@@ -179,10 +179,15 @@ def from_environment(device: str) -> tuple[Group, str]:
         return Group(), device
     import torch.distributed as dist
 
+    from jointnet_cli.joint.session import resolve_device     # (session imports this module)
+
     rank = int(os.environ["RANK"])
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for, but no CUDA device is available")
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    try:
+        use_cuda = resolve_device(device).type == "cuda"      # a bad --device is refused as in one process
+    except UserError:
+        if rank:
+            raise SystemExit(2) from None                     # every rank finds it; rank 0 alone tells it
+        raise
     if use_cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)

@@ -208,6 +208,13 @@ def test_a_mistake_under_torchrun_is_told_once_by_rank_0(synth_dir, tmp_path):
     assert "lost contact" not in err and not (tmp_path / "run").exists()
 
 
+def test_a_bad_device_under_torchrun_is_refused_as_in_one_process(synth_dir, tmp_path):
+    code, _, err = finished(jointnet(["irls", *TINY, "--device", "gpu"], tmp_path / "run", synth_dir, procs=2))
+    assert code != 0
+    assert err.count("jointnet: error: --device must be auto, cpu or cuda (got 'gpu')") == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_command_line_typo_under_torchrun_is_told_by_rank_0_alone(cli, monkeypatch):
     assert cli("baseline", "isolated", "--epochs-per-iter", "1").err.count("No such option: --epochs-per-iter") == 1
     monkeypatch.setenv("RANK", "1")                          # every other rank parses the same line
