@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("ae", "classify", "gan")
-METHODS = ("joint", "isolated", "shareall", "l2", "l2-partial-25", "l2-partial-50", "finetune")
+METHODS = ("joint", "isolated", "shareall", "l2", "l2-partial-25", "l2-partial-50", "finetune", "groupshare")
 QUICK = {"train": 48, "test": 48, "epochs": 2, "epochs_per_iter": 1, "max_iters": 2, "width": 8}
 
 

@@ -17,7 +17,7 @@ from jointnet_cli.cli.training import emit, run_training_command
 @app.command(epilog="Examples: jointnet baseline isolated --run runs/ae8    |    "
                     "jointnet baseline l2-partial --fraction 0.5 --run runs/ae8")
 def baseline(
-    method: Annotated[str, typer.Argument(help="isolated | shareall | l2 | l2-partial | finetune")],
+    method: Annotated[str, typer.Argument(help="isolated | shareall | l2 | l2-partial | finetune | groupshare")],
     fraction: Annotated[Optional[float], typer.Option(
         "--fraction", help="l2-partial: share the first ⌈p·L⌉ layers.", show_default="0.25")] = None,
     epochs: Annotated[Optional[int], typer.Option(
@@ -27,11 +27,15 @@ def baseline(
     batch_size: o.BatchSize = None, block: o.Block = None, schedule: o.Schedule = None, sync_every: o.SyncEvery = None,
     hole: o.Hole = None, width: o.Width = None, pretrained: o.Pretrained = None, init_weights: o.InitWeights = None,
     latent: o.Latent = None, couple: o.Couple = None,
+    paper: o.Paper = False, sigma: o.Sigma = None, anneal: o.Anneal = None, weight: o.Weight = None,
+    penalty: o.Penalty = None, apply: o.Apply = None, start: o.Start = None, start_epochs: o.StartEpochs = None,
+    lambda_grid: o.LambdaGrid = None, holdout: o.Holdout = None,
+    pretrain_epochs: o.PretrainEpochs = None, groups: o.Groups = None,
     data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
 ) -> None:
-    """Train a baseline: isolated (C = 0), shareall (one network on the union), l2 (all weights 1), l2-partial (L2 on the first layers) or finetune (shareall, then each copy alone).
+    """Train a baseline: isolated (C = 0), shareall (one network on the union), l2 (all weights 1), l2-partial (L2 on the first layers), finetune (shareall, then each copy alone) or groupshare (shareall inside each known group, then each copy alone: the oracle).
 
-    Every baseline gets as many epochs per dataset as the joint method (warm start + all IRLS iterations) unless --epochs is given; finetune's fine-tuning gets that budget on top of its shareall pretraining. A baseline may be the first stage of a new run. Rerun the same command to resume.
+    Every baseline gets as many epochs per dataset as the joint method (its start, warm start and all IRLS iterations) unless --epochs is given; pretraining counts: finetune and groupshare spend --pretrain-epochs (default half) of it on the union. A baseline may be the first stage of a new run. Rerun the same command to resume.
     """
     flags = command_flags(locals(), drop=("method", "fraction", "epochs"))   # first: locals() = the options
     from jointnet_cli.joint.baselines import baseline_key

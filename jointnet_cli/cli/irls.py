@@ -18,6 +18,9 @@ def irls(
     max_iters: o.MaxIters = None, tol: o.Tol = None, block: o.Block = None, schedule: o.Schedule = None, sync_every: o.SyncEvery = None,
     hole: o.Hole = None, width: o.Width = None, pretrained: o.Pretrained = None, init_weights: o.InitWeights = None,
     latent: o.Latent = None, couple: o.Couple = None,
+    paper: o.Paper = False, sigma: o.Sigma = None, anneal: o.Anneal = None, weight: o.Weight = None,
+    penalty: o.Penalty = None, apply: o.Apply = None, start: o.Start = None, start_epochs: o.StartEpochs = None,
+    lambda_grid: o.LambdaGrid = None, holdout: o.Holdout = None,
     data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
 ) -> None:
     """Robust joint learning: weighting (eq. 7) then optimization (eq. 8) until δ ≤ tol or max-iters.

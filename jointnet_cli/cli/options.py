@@ -16,7 +16,9 @@ Run = Annotated[Optional[Path], typer.Option(
 Arch = Annotated[Optional[str], typer.Option("--arch", help="Architecture (ae: ae9; classify: convnet, resnet18, inception_v3; gan: dcgan, began).", rich_help_panel=_T)]
 Size = Annotated[Optional[int], typer.Option("--size", help="Image size; must match the data.", rich_help_panel=_T)]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of initial weights, batches and holes.", show_default="0", rich_help_panel=_T)]
-Lambda = Annotated[Optional[float], typer.Option("--lambda", help="λ, consistency strength.", show_default="10", rich_help_panel=_T)]
+Lambda = Annotated[Optional[str], typer.Option(
+    "--lambda", help="λ, consistency strength: a number, or auto (chosen on a held-out part of each training split).",
+    show_default="10", rich_help_panel=_T)]
 Lr = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate.", show_default="0.001", rich_help_panel=_T)]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Mini-batch size.", show_default="32", rich_help_panel=_T)]
 Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Warm-start epochs per dataset.", show_default="10", rich_help_panel=_T)]
@@ -41,6 +43,42 @@ Latent = Annotated[Optional[int], typer.Option("--latent", help="gan: size of th
 Couple = Annotated[Optional[str], typer.Option("--couple", help="gan: coupled players g | d | both.", show_default="dcgan both, began d", rich_help_panel=_T)]
 Hole = Annotated[Optional[int], typer.Option("--hole", help="Side of the square hole, ae task.", show_default="22", rich_help_panel=_T)]
 
+_M = "Method (README \"The method\"; defaults chosen on validation data)"
+Paper = Annotated[bool, typer.Option(
+    "--paper", help="Exactly the paper's method: --sigma fixed --weight paper --penalty raw --apply grad "
+    "--start random --lambda 10 (other flags given still override).", rich_help_panel=_M)]
+Sigma = Annotated[Optional[str], typer.Option(
+    "--sigma", help="σ schedule: fixed (from the warm start, paper), refit (recomputed before each weighting) or "
+    "anneal (from every w ≈ 1 down to the refit value).", show_default="fixed", rich_help_panel=_M)]
+Anneal = Annotated[Optional[float], typer.Option("--anneal", help="anneal: σ divided by this per iteration.",
+                                                 show_default="1.4", rich_help_panel=_M)]
+Weight = Annotated[Optional[str], typer.Option(
+    "--weight", help="IRLS weight: paper (eq. 7, σ²/(σ²+d²)) or gm (σ⁴/(σ²+d²)², the exact majorizer of ρ).",
+    show_default="paper", rich_help_panel=_M)]
+Penalty = Annotated[Optional[str], typer.Option(
+    "--penalty", help="raw (λ Σ w d², paper) or normalized (λ Σ w d²/σ², λ in data-loss units per pair).",
+    show_default="raw", rich_help_panel=_M)]
+Apply = Annotated[Optional[str], typer.Option(
+    "--apply", help="How the coupling acts: grad (a gradient the optimizer sees, paper) or prox (a proximal step "
+    "after the optimizer's, decoupled like AdamW's weight decay).", show_default="grad", rich_help_panel=_M)]
+Start = Annotated[Optional[str], typer.Option(
+    "--start", help="random (every network from one seeded start) or shareall (from one network trained "
+    "--start-epochs on the union; counted in the budget).", show_default="random", rich_help_panel=_M)]
+StartEpochs = Annotated[Optional[int], typer.Option("--start-epochs", help="start shareall: its epochs.",
+                                                    show_default="0", rich_help_panel=_M)]
+LambdaGrid = Annotated[Optional[str], typer.Option("--lambda-grid", help="--lambda auto: the λ values tried.",
+                                                   show_default="0.1,1,10", rich_help_panel=_M)]
+Holdout = Annotated[Optional[float], typer.Option(
+    "--holdout", help="--lambda auto: fraction of each training split held out to score λ (the test split is never read).",
+    show_default="0.2", rich_help_panel=_M)]
+
+PretrainEpochs = Annotated[Optional[int], typer.Option(
+    "--pretrain-epochs", help="finetune, groupshare: epochs of the shared pretraining, counted in the budget.",
+    show_default="half the budget", rich_help_panel=_M)]
+Groups = Annotated[Optional[str], typer.Option(
+    "--groups", help="groupshare: one group label per dataset, in order (a,a,b,…). Default: the manifests' groups.",
+    rich_help_panel=_M)]
+
 _G = "General"
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Where prepared datasets live.", show_default="data", rich_help_panel=_G)]
 Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda.", show_default="auto", rich_help_panel=_G)]
@@ -55,6 +93,9 @@ CONFIG_FIELDS = {
     "hole": "hole", "width": "width",
     "pretrained": "pretrained", "init_weights": "init_weights", "augment": "augment", "crop_scale": "crop_scale",
     "jitter": "jitter", "latent": "latent", "couple": "couple", "gamma": "gamma", "lambda_k": "lambda_k",
+    "sigma": "sigma", "anneal": "anneal", "weight": "weight", "penalty": "penalty", "apply": "apply",
+    "start": "start", "start_epochs": "start_epochs", "pretrain_epochs": "pretrain_epochs", "groups": "groups",
+    "lambda_grid": "lambda_grid", "holdout": "holdout",
 }
 
 
@@ -68,8 +109,33 @@ def command_flags(params: dict, *, drop: tuple[str, ...] = ()) -> dict:
 
 
 def merge(recipe: dict, flags: dict) -> dict:
-    """defaults < recipe < flags: flags that were given (not None) win over the recipe."""
-    return {**recipe, **{k: v for k, v in flags.items() if v is not None}}
+    """defaults < recipe < flags: flags that were given (not None) win over the recipe.
+
+    `--paper` (or `paper = true` in a recipe) puts the paper's method over the recipe; flags given
+    beside it still win."""
+    from jointnet_cli.runs.config import PAPER
+
+    given = {k: v for k, v in flags.items() if v is not None and k != "paper"}
+    paper = flags.get("paper") or recipe.get("paper")
+    method = {("lambda" if k == "lam" else k): v for k, v in PAPER.items()} if paper else {}
+    merged = {**{k: v for k, v in recipe.items() if k != "paper"}, **method, **given}
+    if "lambda" in merged:
+        merged["lambda"] = parse_lambda(merged["lambda"])
+    return merged
+
+
+def parse_lambda(value: object) -> float | str:
+    """--lambda: a number > 0, or "auto"."""
+    from jointnet_cli.errors import UserError
+
+    if isinstance(value, str):
+        if value.strip().lower() == "auto":
+            return "auto"
+        try:
+            return float(value)
+        except ValueError:
+            raise UserError(f"--lambda must be a number > 0 or auto (got {value!r})") from None
+    return value
 
 
 def config_settings(settings: dict) -> dict:

@@ -26,6 +26,8 @@ RECIPE_KEYS: dict[str, type] = {
     "block": str, "sync_every": int, "schedule": str, "hole": int, "width": int, "pretrained": bool, "init_weights": str, "augment": bool,
     "crop_scale": float, "jitter": float, "latent": int, "couple": str, "gamma": float, "lambda_k": float, "data_dir": str, "device": str, "run": str,
     "train": int, "test": float, "builtin": str, "force": bool, "fraction": float,
+    "paper": bool, "sigma": str, "anneal": float, "weight": str, "penalty": str, "apply": str, "start": str,
+    "start_epochs": int, "pretrain_epochs": int, "groups": str, "lambda_grid": str, "holdout": float,
 }
 COMMANDS = ("prepare", "warmstart", "irls", "baseline", "evaluate", "complete", "sample")
 
@@ -35,6 +37,8 @@ def _check(key: str, value: Any, where: str) -> Any:
     if norm not in RECIPE_KEYS:
         raise UserError(f"recipe {where}: unknown key {key!r}")
     want = RECIPE_KEYS[norm]
+    if norm == "lambda" and value == "auto":
+        return value
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if norm == "datasets" and isinstance(value, list) and all(isinstance(v, str) for v in value):

@@ -6,11 +6,14 @@
 | l2                  | C from all window weights 1 (the warm-start problem), for the full budget |
 | l2-partial -f p     | as l2 on the first ⌈p·L⌉ layers, 0 elsewhere                             |
 | shareall            | one network on the union of the datasets                                 |
-| finetune            | shareall, then each dataset fine-tunes its own copy with C = 0           |
+| finetune            | shareall for P epochs, then each dataset fine-tunes its own copy (C = 0)  |
+| groupshare          | shareall inside each known group for P epochs, then finetune (the oracle) |
 
 Budgets are fair by default: every baseline trains as many epochs per dataset
-as the joint method (warm start + all IRLS iterations; the planned maximum
-while IRLS has not run), unless `epochs` is given.
+as the joint method (its shareall start, warm start and all IRLS iterations; the
+planned maximum while IRLS has not run), unless `epochs` is given. Pretraining
+counts: finetune and groupshare spend P of those epochs (`--pretrain-epochs`,
+default half) on the union, and the rest fine-tuning.
 """
 
 from __future__ import annotations
@@ -19,12 +22,11 @@ import math
 
 import torch
 
-from jointnet_cli.data.loader import DomainData, SplitTensors
 from jointnet_cli.errors import UserError
-from jointnet_cli.joint.ensemble import Ensemble
-from jointnet_cli.joint.session import Session, initial_network
+from jointnet_cli.joint.session import Session
+from jointnet_cli.joint.shared import known_groups, train_shared
 
-METHODS = ("isolated", "shareall", "l2", "l2-partial", "finetune")
+METHODS = ("isolated", "shareall", "l2", "l2-partial", "finetune", "groupshare")
 
 
 def baseline_key(method: str, fraction: float | None = None) -> str:
@@ -59,47 +61,18 @@ def partial_coupling(c: torch.Tensor, fraction: float, chains: list[int] | None 
 
 
 def joint_budget(cfg, state: dict) -> tuple[int, str]:
-    """Epochs per dataset of the joint method: the finished run's, or the planned maximum."""
+    """Epochs per dataset of the joint method (shareall start + warm start + IRLS): the finished run's,
+    or the planned maximum."""
     ws_epochs = state.get("warmstart", {}).get("epochs", cfg.epochs)
+    start = cfg.start_epochs if cfg.start == "shareall" else 0
+    first = f"{start} shareall start + " if start else ""
     irls = state.get("irls", {})
     if "final_checkpoint" in irls:
         its = irls.get("iterations", [])
-        return ws_epochs + sum(it["epochs"] for it in its), f"joint: {ws_epochs} warm start + {len(its)} IRLS iterations"
-    planned = ws_epochs + cfg.max_iters * cfg.epochs_per_iter
-    return planned, f"planned joint maximum: {ws_epochs} + {cfg.max_iters} × {cfg.epochs_per_iter}"
-
-
-def head_of(domains: list[DomainData]) -> list[int]:
-    """Which head of a shared classifier serves each dataset: one head per distinct label set."""
-    label_sets = [tuple(d.manifest.get("classes", [])) for d in domains]
-    distinct = list(dict.fromkeys(label_sets))
-    return [distinct.index(s) for s in label_sets]
-
-
-def union(domains: list[DomainData], classes_per_head: int = 0, heads: list[int] | None = None) -> DomainData:
-    """All training sets as one dataset (for shareall); labels become head·K + class."""
-    images = torch.cat([d.train.images for d in domains])
-    labels = None
-    if classes_per_head:
-        heads = heads or list(range(len(domains)))
-        labels = torch.cat([heads[i] * classes_per_head + d.train.labels for i, d in enumerate(domains)])
-    split = SplitTensors(images, labels)
-    return DomainData("shared", split, split, {})
-
-
-def distribute(shared, ens: Ensemble, classes_per_head: int = 0, heads: list[int] | None = None) -> None:
-    """Give every dataset's network the shared backbone and, for classify, the head of its label set."""
-    state = shared.state_dict()
-    head_names = set(getattr(shared, "head_names", ()))
-    heads = heads or list(range(ens.n))
-    for i, net in enumerate(ens.nets):
-        own = net.state_dict()
-        new = {k: state[k] for k in own if k not in head_names and k != "class_mask"}
-        for k in head_names:
-            new[k] = state[k][heads[i] * classes_per_head:(heads[i] + 1) * classes_per_head]
-        if "class_mask" in own:
-            new["class_mask"] = own["class_mask"]
-        net.load_state_dict(new)
+        return start + ws_epochs + sum(it["epochs"] for it in its), \
+            f"joint: {first}{ws_epochs} warm start + {len(its)} IRLS iterations"
+    planned = start + ws_epochs + cfg.max_iters * cfg.epochs_per_iter
+    return planned, f"planned joint maximum: {first}{ws_epochs} + {cfg.max_iters} × {cfg.epochs_per_iter}"
 
 
 def run_baseline(session: Session, method: str, *, fraction: float | None = None,
@@ -121,9 +94,11 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
     session.write_state(state)
 
     if method == "shareall":
-        return _shareall(session, state, entry)
-    if method == "finetune":
-        return _finetune(session, state, entry)
+        train_shared(session, state, entry, members=list(range(session.n)), prefix="shareall",
+                     epochs=entry["epochs"])
+        return _finish(session, state, entry, "shareall")
+    if method in ("finetune", "groupshare"):
+        return _pretrain_then_finetune(session, state, entry, key)
 
     L = session.ens.num_layers
     if method == "isolated":
@@ -147,53 +122,43 @@ def _finish(session: Session, state: dict, entry: dict, key: str) -> dict:
     return entry
 
 
-def _shareall(session: Session, state: dict, entry: dict) -> dict:
-    """One network, from the same initial weights, trained on the union of all training sets.
-
-    For classification it has one head per distinct label set (datasets with the same classes share a
-    head; those whose label sets differ get their own); the backbone is shared.
-    """
-    k = getattr(session.task, "k", 0)
-    heads_of = head_of(session.domains) if k else []
-    heads = max(heads_of) + 1 if k else 0
-    built = initial_network(session.cfg, channels=session.domains[0].train.images.shape[1], num_classes=heads * k,
-                            run=session.run, writer=session.group.writer)
-    shared = Session(session.run, session.cfg, [union(session.domains, k, heads_of)],
-                     Ensemble(["shared"], built.model, session.ens.layers, lr=session.cfg.lr, device=session.device,
-                              chains=session.ens.chains, optimizers=getattr(session.task, "optimizers", None)),
-                     session.task, session.device, session.reporter, group=session.group)
-    session.group.share_from_writer(shared.ens, with_optimizer=False)      # under torchrun: rank 0's start
-    if k:
-        first = [heads_of.index(h) for h in range(heads)]             # a dataset of each label set
-        shared.ens.nets[0].class_mask.copy_(torch.cat([session.ens.nets[i].class_mask for i in first]))
-    if entry.get("progress"):
-        shared.load_snapshot(entry["progress"])
-
-    def per_dataset_metrics() -> dict:
-        distribute(shared.ens.nets[0], session.ens, k, heads_of)
-        return session.evaluate()
-
-    none = torch.zeros(session.ens.num_layers, 1, 1, dtype=torch.float64)
-    shared.train_resumable(state, entry, none, stage="shareall", iteration=0, epochs=entry["epochs"],
-                           prefix="shareall", evaluate=per_dataset_metrics)
-    distribute(shared.ens.nets[0], session.ens, k, heads_of)
-    return _finish(session, state, entry, "shareall")
-
-
-def _finetune(session: Session, state: dict, entry: dict) -> dict:
-    """Start every dataset from the shareall network, then train each copy alone (C = 0)."""
-    pre = state.get("baselines", {}).get("shareall", {})
+def _pretrain_then_finetune(session: Session, state: dict, entry: dict, key: str) -> dict:
+    """finetune / groupshare: P epochs of one network per group (finetune: one group of all) on the
+    union of its datasets, then every dataset fine-tunes its own copy alone (C = 0) for the rest of the budget."""
+    total = entry["epochs"]
+    pre_epochs = session.cfg.pretrain_epochs or total // 2
+    if not 1 <= pre_epochs < total:
+        raise UserError(f"{key}: --pretrain-epochs must be at least 1 and below the budget of {total} epochs "
+                        f"(got {pre_epochs}; the budget may be set with --epochs)")
+    if key == "groupshare":
+        labels = known_groups(session)
+    else:
+        labels = ["all"] * session.n
+    groups = list(dict.fromkeys(labels))
+    pre = entry.setdefault("pretrained", {"epochs": pre_epochs, "groups": labels})
     if not pre.get("checkpoint"):
-        session.reporter.message("finetune needs shareall first: training it now")
-        run_baseline(session, "shareall", epochs=entry["epochs"] if entry.get("budget") == "--epochs" else None)
-        state = session.read_state()
-        entry = state["baselines"]["finetune"]
-        pre = state["baselines"]["shareall"]
-    entry["pretrained"] = {"checkpoint": pre["checkpoint"], "epochs": pre["epochs"]}
+        parts = pre.setdefault("parts", {})
+        for g, label in enumerate(groups):
+            members = [i for i, x in enumerate(labels) if x == label]
+            part = parts.setdefault(str(label), {"members": [session.ens.names[i] for i in members]})
+            name = f"{key}-pretrain" + (f"-g{g + 1}" if len(groups) > 1 else "")
+            if part.get("checkpoint"):
+                session.load_snapshot(part["checkpoint"], with_optimizer=False)    # its members' networks
+                continue
+            train_shared(session, state, part, members=members, prefix=name, epochs=pre_epochs)
+            part["checkpoint"] = session.save_snapshot(name, stage=name, epoch=pre_epochs)
+            session.drop_optimizer_state(part["checkpoint"])
+            session.finish_resumable(state, part, name)
+        pre["checkpoint"] = session.save_snapshot(f"{key}-pretrain", stage=f"{key}-pretrain", epoch=pre_epochs)
+        session.drop_optimizer_state(pre["checkpoint"])
+        for part in parts.values():                                   # the whole start is in one file now
+            if part.get("checkpoint") != pre["checkpoint"]:
+                session.remove_snapshot(part.pop("checkpoint", None))
+        session.write_state(state)
     if entry.get("progress"):
         session.load_snapshot(entry["progress"])
     else:
         session.load_snapshot(pre["checkpoint"], with_optimizer=False)
     c = torch.zeros(session.ens.num_layers, session.n, session.n, dtype=torch.float64)
-    session.train_resumable(state, entry, c, stage="finetune", iteration=0, epochs=entry["epochs"], prefix="finetune")
-    return _finish(session, state, entry, "finetune")
+    session.train_resumable(state, entry, c, stage=key, iteration=0, epochs=total - pre_epochs, prefix=key)
+    return _finish(session, state, entry, key)

@@ -52,6 +52,7 @@ from torch.func import functional_call, vmap
 from jointnet_cli.data.loader import DomainData, SplitTensors
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint.ensemble import Ensemble
+from jointnet_cli.joint.weights import prox_matrix
 from jointnet_cli.seeding import derive_seed, generator
 
 WARMUP_STEPS = 3        # eager full steps before one is recorded: libraries initialise lazily on first use
@@ -170,14 +171,16 @@ class BatchedRounds:
         self.graphs = graphs
         self.warmup_steps = warmup_steps
         self._ens: Ensemble | None = None
+        self.prox: torch.Tensor | None = None                      # (L, n, n) proximal matrices of `--apply prox`
         self.recordings: dict[tuple, Recording] = {}               # batch shape → its recorded step
         self.warm: dict[tuple, int] = {}                           # batch shape → eager steps since recordings ended
         self.steps: dict[torch.Tensor, torch.Tensor] = {}          # parameter → its Adam step count on the device
 
     # -- what a step reads and writes, at fixed addresses --------------------------------------------------
-    def _bind(self, ens: Ensemble, c: torch.Tensor, task: BatchedTask) -> None:
+    def _bind(self, ens: Ensemble, c: torch.Tensor, task: BatchedTask, prox: float | None = None) -> None:
         """Before a round: set up for a new ensemble; copy in the modules' statistics and this round's
-        anchor terms; build the round's optimizer over every network's state (with its step counts on
+        anchor terms (zero with `prox`: the coupling is then the proximal step `_prox`, not a gradient);
+        build the round's optimizer over every network's state (with its step counts on
         the device, for graphs); drop recordings made against other state, settings or task."""
         if self._ens is not ens:
             like = ens.params[0][0][0]
@@ -198,10 +201,13 @@ class BatchedRounds:
             for k, stacked in self.buffers.items():                 # the modules' statistics (a resume loads them)
                 torch.stack([b[k] for b in self.own], out=stacked)
             two_strength, mix = anchor_terms(c.to(device=self.mix.device, dtype=self.mix.dtype))
-            self.two_strength.copy_(two_strength)
+            self.two_strength.copy_(two_strength if prox is None else torch.zeros_like(two_strength))
             self.mix.copy_(mix)
             self.totals.zero_()
-        self.coupled = c.flatten(1).any(dim=1).tolist()             # eager steps skip uncoupled layers
+        coupled = c.flatten(1).any(dim=1).tolist()
+        self.coupled = coupled if prox is None else [False] * len(coupled)      # eager steps skip uncoupled layers
+        self.prox_layers = [l for l, on in enumerate(coupled) if on] if prox is not None else []
+        self.prox = prox_matrix(c, prox).to(device=self.mix.device, dtype=self.mix.dtype) if self.prox_layers else None
         opts = [opt for (opt,) in ens.optimizers]
         capturable = self.use_graphs and "capturable" in opts[0].defaults       # Adam's state steps on the device
         self.optimizer = one_optimizer(opts, **({"capturable": True} if capturable else {}))
@@ -225,6 +231,17 @@ class BatchedRounds:
             values = torch.stack([st["step"] for st in on_device]).cpu()
             for st, v in zip(on_device, values):
                 st["step"] = v.clone()
+
+    def _prox(self) -> None:
+        """θ^l ← P_l θ^l for every coupled layer, P_l = (I + 2η Lap(c_l))⁻¹ (`weights.prox_matrix`): the exact
+        proximal step of the coupling taken by all networks at once after their optimizer step."""
+        with torch.no_grad():
+            for k, l in self.layer_of.items():
+                if l in self.prox_layers:
+                    theta = torch.stack([p[k] for p in self.named])                  # (n, *shape)
+                    new = (self.prox[l] @ theta.reshape(self.n, -1)).view_as(theta)
+                    for i, p in enumerate(self.named):
+                        p[k].copy_(new[i])
 
     def _steps_on_device(self) -> None:
         """Capturable Adam counts steps on the device: give each parameter's state one tensor for good."""
@@ -320,7 +337,8 @@ class BatchedRounds:
     # -- one round ---------------------------------------------------------------------------------------------
     def __call__(self, ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: BatchedTask, *,
                  batch_size: int, seed: int, key: tuple, block: str = "epoch",
-                 on_step: Callable[[], None] | None = None, stats: dict | None = None) -> list[float]:
+                 on_step: Callable[[], None] | None = None, stats: dict | None = None,
+                 prox: float | None = None) -> list[float]:
         """One round: every network one epoch of its own data, all stepping together.
 
         Arguments and result are those of `bcd.train_round` (`block` is a bcd setting and is not
@@ -334,7 +352,7 @@ class BatchedRounds:
         n = ens.n
         gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
         batches = [iter(d.train.batches(batch_size, g)) for d, g in zip(domains, gens)]
-        self._bind(ens, c, task)
+        self._bind(ens, c, task, prox)
         try:
             live = list(range(n))
             for step in count():
@@ -353,6 +371,8 @@ class BatchedRounds:
                         self._step(task, group, *(torch.stack(parts) for parts in zip(*(inputs[i] for i in group))))
                 if not stepped:
                     self.optimizer.step()
+                if self.prox is not None:
+                    self._prox()
                 self.optimizer.zero_grad(set_to_none=True)
                 if on_step:
                     for _ in live:
@@ -367,7 +387,8 @@ class BatchedRounds:
 
 def train_round_batched(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: BatchedTask, *,
                         batch_size: int, seed: int, key: tuple, block: str = "epoch",
-                        on_step: Callable[[], None] | None = None, stats: dict | None = None) -> list[float]:
+                        on_step: Callable[[], None] | None = None, stats: dict | None = None,
+                        prox: float | None = None) -> list[float]:
     """One round of the batched schedule, eagerly and keeping nothing: `BatchedRounds` for one round."""
     return BatchedRounds(graphs=False)(ens, c, domains, task, batch_size=batch_size, seed=seed, key=key,
-                                       block=block, on_step=on_step, stats=stats)
+                                       block=block, on_step=on_step, stats=stats, prox=prox)

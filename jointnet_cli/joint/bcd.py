@@ -22,7 +22,7 @@ import torch
 
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.joint.ensemble import Ensemble
-from jointnet_cli.joint.weights import anchor_coefficients, anchor_strengths
+from jointnet_cli.joint.weights import anchor_coefficients, anchor_strengths, prox_fraction
 from jointnet_cli.seeding import derive_seed, generator
 
 
@@ -66,25 +66,41 @@ def add_coupling_grad(params: list[list[torch.Tensor]], anchor: dict[int, Anchor
             torch._foreach_add_([p.grad for p in params[l]], torch._foreach_sub(params[l], ms), alpha=2.0 * strength)
 
 
+def apply_prox(params: list[list[torch.Tensor]], anchor: dict[int, Anchor], eta: float) -> None:
+    """θ_i^l ← θ_i^l − f (θ_i^l − m_il), f = 2ηC_il / (1 + 2ηC_il): the exact proximal step of
+    η C_il ‖θ_i^l − m_il‖², taken after the optimizer's step (`--apply prox`: the pull is decoupled from
+    the optimizer, as AdamW decouples weight decay, so Adam's normalisation does not rescale it)."""
+    with torch.no_grad():
+        for l, (strength, ms) in anchor.items():
+            torch._foreach_lerp_(params[l], ms, float(prox_fraction(strength, eta)))
+
+
 def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor, gen: torch.Generator,
-          anchor: dict[int, Anchor], noise_seed: int) -> tuple[torch.Tensor, dict]:
+          anchor: dict[int, Anchor], noise_seed: int, prox: float | None = None) -> tuple[torch.Tensor, dict]:
     """One mini-batch of network i; returns (loss × batch size, per-batch statistics).
 
     Layers that draw from the global generator (dropout) get it seeded by `noise_seed`, a
     function of the round, network and step, so a step is the same whatever ran before it.
+    With `prox` (the step size η) the coupling is a proximal step after the optimizer's, not a gradient.
     """
     torch.manual_seed(noise_seed)
     net, opts = ens.nets[i], ens.optimizers[i]
     if hasattr(task, "step"):            # tasks with several players run their own update order
-        loss, stats = task.step(net, opts, dom.train, idx, gen,
-                                lambda only=None: add_coupling_grad(ens.params[i], anchor, only))
+        couple = (lambda only=None: None) if prox is not None else \
+            (lambda only=None: add_coupling_grad(ens.params[i], anchor, only))
+        loss, stats = task.step(net, opts, dom.train, idx, gen, couple)
+        if prox is not None:
+            apply_prox(ens.params[i], anchor, prox)
         return loss.detach() * idx.numel(), stats
     (opt,) = opts
     opt.zero_grad(set_to_none=False)
     loss = task.loss(net, dom.train, idx, gen)
     loss.backward()
-    add_coupling_grad(ens.params[i], anchor)
+    if prox is None:
+        add_coupling_grad(ens.params[i], anchor)
     opt.step()
+    if prox is not None:
+        apply_prox(ens.params[i], anchor, prox)
     return loss.detach() * idx.numel(), {}
 
 
@@ -93,8 +109,9 @@ class RoundSteps:
     and what the round adds up per network (loss × batch size, the task's per-batch statistics, batches)."""
 
     def __init__(self, ens: Ensemble, domains: list[DomainData], task: Task, indices: list[int], *, seed: int,
-                 key: tuple, on_step: Callable[[], None] | None = None):
+                 key: tuple, on_step: Callable[[], None] | None = None, prox: float | None = None):
         self.ens, self.domains, self.task, self.seed, self.key, self.on_step = ens, domains, task, seed, key, on_step
+        self.prox = prox                  # η of the decoupled proximal coupling, or None: coupling as a gradient
         self.gens = {i: generator(seed, *key, ens.names[i]) for i in indices}
         self.totals = {i: torch.zeros((), device=domains[i].train.images.device) for i in indices}
         self.sums: dict[int, dict] = {i: {} for i in indices}
@@ -107,7 +124,8 @@ class RoundSteps:
     def step(self, i: int, idx: torch.Tensor, anchor: dict[int, Anchor]) -> None:
         """One mini-batch of network i against `anchor`; dropout seeded by the round, network and step."""
         loss, batch_stats = _step(self.ens, i, self.task, self.domains[i], idx, self.gens[i], anchor,
-                                  derive_seed(self.seed, *self.key, self.ens.names[i], "noise", self.counts[i]))
+                                  derive_seed(self.seed, *self.key, self.ens.names[i], "noise", self.counts[i]),
+                                  self.prox)
         self.totals[i] += loss
         for k, v in batch_stats.items():
             self.sums[i][k] = self.sums[i].get(k, 0.0) + v
@@ -126,16 +144,18 @@ class RoundSteps:
 
 def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: Task, *,
                 batch_size: int, seed: int, key: tuple, block: str = "epoch",
-                on_step: Callable[[], None] | None = None, stats: dict | None = None) -> list[float]:
+                on_step: Callable[[], None] | None = None, stats: dict | None = None,
+                prox: float | None = None) -> list[float]:
     """One BCD round: every network trains one epoch of its own data against its anchors.
 
     `c` is the (L, n, n) coupling tensor; `key` names the round so its random
     draws (batch order, holes, latents) are the same on a rerun. Returns the
     mean data loss f_i of each network over the round; when `stats` is a dict
-    it receives the mean of the task's per-batch statistics per dataset.
+    it receives the mean of the task's per-batch statistics per dataset. `prox` (η): the coupling as
+    a proximal step after each optimizer step (`apply_prox`) instead of a gradient.
     """
     n = ens.n
-    steps = RoundSteps(ens, domains, task, list(range(n)), seed=seed, key=key, on_step=on_step)
+    steps = RoundSteps(ens, domains, task, list(range(n)), seed=seed, key=key, on_step=on_step, prox=prox)
     if block == "epoch":
         for i in range(n):
             anchor = anchors(ens, c, i)

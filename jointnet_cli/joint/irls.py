@@ -1,9 +1,11 @@
 """IRLS for the robust objective (paper §4.2.2, eqs. 7–8).
 
 Each iteration k:
-  1. weighting — w_ijw^(k) = σ_w² / (σ_w² + d_ijw²) from the current parameters,
+  1. weighting — σ_w^(k) by the σ schedule (`fixed`: the warm start's, the paper; `refit`;
+     `anneal`), then w_ijw^(k) = σ_w² / (σ_w² + d_ijw²) (`paper`, eq. 7) or its square (`gm`)
+     from the current parameters,
      δ_k = max_{i<j,w} |w^(k) − w^(k−1)| (the warm start counts as all ones);
-     stop when δ_k ≤ tol, or after max_iters;
+     stop when δ_k ≤ tol (an annealed σ must have reached its floor), or after max_iters;
   2. optimization — train Σ_i f_i + λ Σ_{i<j} Σ_w w_ijw d_ijw² by BCD for the
      configured epochs, weights fixed.
 """
@@ -25,7 +27,7 @@ def run_irls(session: Session) -> dict:
     ws = state.get("warmstart", {})
     if not ws.get("checkpoint"):
         raise UserError(f"run {run.path} has no finished warm start; run `jointnet warmstart --run {run.path}` first")
-    sigma = torch.tensor(ws["sigma"], dtype=torch.float64)
+    sigma_ws = torch.tensor(ws["sigma"], dtype=torch.float64)     # σ of the warm start (the paper's fixed σ)
     ir = state.setdefault("irls", {"iterations": []})
     iterations: list[dict] = ir["iterations"]
     if ir.get("converged"):
@@ -48,19 +50,31 @@ def run_irls(session: Session) -> dict:
         previous = torch.tensor(iterations[-1]["weights"], dtype=torch.float64) if iterations \
             else session.all_ones()
         if current is None:
-            # 1. weighting, from the parameters before this iteration's optimization
-            w = jw.irls_weights(session.window_sq_distances(), sigma)
-            w = torch.tensor(session.group.broadcast_json(w.tolist()), dtype=torch.float64)   # ranks agree exactly
+            # 1. weighting, from the parameters before this iteration's optimization: σ^(k) by the
+            #    run's σ schedule, then w^(k) by its weight function
+            d2 = session.window_sq_distances()
+            refit = jw.sigma_from(d2)
+            before = torch.tensor(iterations[-1]["sigma"], dtype=torch.float64) \
+                if iterations and "sigma" in iterations[-1] else None
+            sigma = jw.next_sigma(cfg.sigma, fixed=sigma_ws, refit=refit, previous=before, window_d2=d2,
+                                  kind=cfg.weight, rate=cfg.anneal)
+            w = jw.irls_weights(d2, sigma, cfg.weight)
+            agreed = session.group.broadcast_json({"w": w.tolist(), "sigma": sigma.tolist(),     # ranks agree exactly
+                                                   "refit": refit.tolist()})
+            w, sigma = torch.tensor(agreed["w"], dtype=torch.float64), torch.tensor(agreed["sigma"], dtype=torch.float64)
             d = jw.delta(w, previous)
-            if d <= cfg.tol:
+            annealing = cfg.sigma == "anneal" and bool((sigma > torch.tensor(agreed["refit"]) * (1 + 1e-9)).any())
+            if d <= cfg.tol and not annealing:                    # an annealed σ must reach its floor first
                 ir["converged"] = True
-                ir["stopped"] = {"k": k, "delta": d, "weights": w.tolist()}
+                ir["stopped"] = {"k": k, "delta": d, "weights": w.tolist(), "sigma": sigma.tolist()}
                 break
-            current = {"k": k, "delta": d, "weights": w.tolist(), "epochs_done": 0}
+            current = {"k": k, "delta": d, "weights": w.tolist(), "sigma": sigma.tolist(), "epochs_done": 0,
+                       **({"annealing": True} if annealing else {})}
             ir["current"] = current
             session.write_state(state)
         w = torch.tensor(current["weights"], dtype=torch.float64)
-        c = session.coupling(w)
+        sigma = torch.tensor(current.get("sigma", ws["sigma"]), dtype=torch.float64)
+        c = session.coupling(w, sigma)
 
         # 2. optimization of eq. 8 with the weights fixed
         losses = session.train_resumable(state, current, c, stage="irls", iteration=k,
@@ -69,10 +83,11 @@ def run_irls(session: Session) -> dict:
             "k": k,
             "delta": current["delta"],
             "weights": current["weights"],                 # [W][n][n], w_ii = 1
+            "sigma": sigma.tolist(),                       # σ^(k) the weights were computed with
             "checkpoint": session.save_snapshot(f"irls-{k:03d}", stage="irls", iteration=k,
                                                 epoch=cfg.epochs_per_iter, weights=w, sigma=sigma),
             "metrics": session.evaluate(),
-            "objective": objective_terms(session, c, losses, sigma),
+            "objective": objective_terms(session, c, losses, sigma, at_checkpoint=True),
             "epochs": cfg.epochs_per_iter,
             "history": current["history"],
             "seconds": sum(h["seconds"] for h in current["history"]),

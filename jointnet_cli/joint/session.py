@@ -27,7 +27,7 @@ from jointnet_cli.models import build
 from jointnet_cli.runs.checkpoint import load_tensors, optim_path, save_tensors
 from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.rundir import RunDir
-from jointnet_cli.seeding import derive_seed
+from jointnet_cli.seeding import derive_seed, generator
 from jointnet_cli.tasks import make_task
 
 
@@ -109,6 +109,7 @@ class Session:
     window_labels: list[str] | None = None       # "G w1", … for a GAN's players; default "w1", …
     group: Group = field(default_factory=Group)  # the processes of a torchrun run (one by default)
     batched: BatchedRounds = field(default_factory=BatchedRounds, repr=False)   # its rounds keep a CUDA graph
+    chosen_lam: float | None = None              # λ found by `--lambda auto` (state.json "lambda_search")
 
     @classmethod
     def open(cls, run: RunDir, cfg: RunConfig, *, data_dir: Path, device: torch.device,
@@ -155,9 +156,20 @@ class Session:
         """Window weights of the L2 problem: (W, n, n) ones."""
         return torch.ones(len(self.windows), self.n, self.n, dtype=torch.float64)
 
-    def coupling(self, weights: torch.Tensor) -> torch.Tensor:
-        """(L, n, n) c_ijl = λ Σ_{w ∋ l} w_ijw for this run's λ and windows."""
-        return jw.coupling(weights, self.cfg.lam, self.ens.num_layers, self.windows)
+    @property
+    def lam(self) -> float:
+        """λ: the configured number, or the one `--lambda auto` chose."""
+        if self.cfg.lam != "auto":
+            return float(self.cfg.lam)
+        if self.chosen_lam is None:
+            raise RunFailure("--lambda auto: no λ has been chosen yet (the search runs first in irls/warmstart)")
+        return self.chosen_lam
+
+    def coupling(self, weights: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+        """(L, n, n) c_ijl = λ Σ_{w ∋ l} w_ijw for this run's λ and windows; with the `normalized`
+        penalty and a σ, each window's weight is divided by σ_w²."""
+        scale = sigma if self.cfg.penalty == "normalized" else None
+        return jw.coupling(weights, self.lam, self.ens.num_layers, self.windows, sigma=scale)
 
     # -- training --------------------------------------------------------------
     @property
@@ -222,6 +234,7 @@ class Session:
                     self.ens, c.to(torch.float64), self.domains, self.task,
                     batch_size=self.cfg.batch_size, seed=self.cfg.seed, key=(stage, iteration, epoch),
                     block=self.cfg.block, on_step=self.reporter.advance, stats=stats,
+                    prox=self.cfg.lr if self.cfg.apply == "prox" else None,
                 )
                 seconds = time.perf_counter() - t0
                 for name, v in zip(self.ens.names, losses):
@@ -246,6 +259,26 @@ class Session:
             self.reporter.finish()
         return losses
 
+    @torch.no_grad()
+    def data_loss_at_parameters(self, batch_size: int = 256) -> dict[str, float] | None:
+        """f_i of every network at its current parameters on its whole training split: batches in order,
+        holes and augmentations from a generator seeded by the run seed and dataset, eval-mode
+        statistics; summed over samples, divided once. None for tasks without one loss (GAN)."""
+        if not hasattr(self.task, "criterion") or self.group.distributed:
+            return None
+        out = {}
+        for net, dom in zip(self.ens.nets, self.domains):
+            was = net.training
+            net.eval()
+            gen = generator(self.cfg.seed, "objective", dom.name)
+            total = 0.0
+            for idx in dom.train.batches(batch_size):
+                x, target = self.task.inputs(dom.train, idx, gen)
+                total += float(self.task.criterion(net(x), target)) * idx.numel()
+            net.train(was)
+            out[dom.name] = total / len(dom.train)
+        return out
+
     def finish_resumable(self, state: dict, entry: dict, prefix: str) -> None:
         """After the stage's final snapshot is recorded in `entry`: drop its progress snapshots."""
         progress = entry.pop("progress", None)
@@ -253,17 +286,18 @@ class Session:
         self.remove_snapshot(progress)
         self.remove_stale(f"{prefix}-e*.safetensors")
 
-    def evaluate(self) -> dict[str, dict[str, float]]:
-        """The task's test metric for every dataset, on its whole test split.
+    def evaluate(self, indices: list[int] | None = None) -> dict[str, dict[str, float]]:
+        """The task's test metric for every dataset (or those in `indices`), on its whole test split.
 
         Under torchrun each rank scores the networks it trains and every rank gets all the scores."""
+        wanted = set(range(self.n) if indices is None else indices)
         own = {self.domains[i].name: self.task.evaluate(self.ens.nets[i], self.domains[i].test, seed=self.cfg.seed,
                                                         dataset=self.domains[i].name)
-               for i in self.group.owned(self.n)}
+               for i in self.group.owned(self.n) if i in wanted}
         if not self.group.distributed:
             return own
         merged = {name: m for part in self.group.gather_json(own) for name, m in part.items()}
-        return {name: merged[name] for name in self.ens.names}
+        return {name: merged[name] for name in self.ens.names if name in merged}
 
     # -- state.json and snapshots (under torchrun rank 0 reads and writes; the others follow) ------------
     def read_state(self) -> dict:

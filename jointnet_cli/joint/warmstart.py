@@ -10,21 +10,47 @@ import torch
 
 from jointnet_cli.joint import weights as jw
 from jointnet_cli.joint.session import Session
+from jointnet_cli.joint.shared import train_shared
 
 
 def objective_terms(session: Session, c: torch.Tensor, losses: list[float],
-                    sigma: torch.Tensor | None) -> dict:
-    """Data loss per dataset, weighted consistency (eq. 6) and, once σ is known, the robust objective (eq. 4)."""
+                    sigma: torch.Tensor | None, at_checkpoint: bool = False) -> dict:
+    """Data loss per dataset (the epoch's running mean), weighted consistency (eq. 6) and, once σ is known,
+    the robust objective (eq. 4).
+
+    With `at_checkpoint`, `checkpoint_objective` adds eq. 4 at the saved parameters themselves: f_i
+    recomputed on the whole training split (`Session.data_loss_at_parameters`: fixed holes, eval-mode
+    statistics) plus λ Σ ρ(d, σ) from the same parameters — recomputable from the checkpoint alone,
+    so a user sees whether IRLS decreases it (not for GAN tasks, whose f_i needs sampling).
+    """
     layer_d2 = session.layer_sq_distances()
     terms = {
         "data_loss": dict(zip(session.ens.names, losses)),
         "weighted_consistency": jw.weighted_consistency(layer_d2, c),
     }
     if sigma is not None:
-        robust = jw.robust_consistency(session.window_sq_distances(layer_d2), sigma, session.cfg.lam)
+        normalized = session.cfg.penalty == "normalized"
+        robust = jw.robust_consistency(session.window_sq_distances(layer_d2), sigma, session.lam, normalized)
         terms["robust_consistency"] = robust
         terms["robust_objective"] = sum(losses) + robust
+        at = session.data_loss_at_parameters() if at_checkpoint else None
+        if at is not None:
+            terms["checkpoint_objective"] = {"data_loss": at, "robust_consistency": robust,
+                                             "robust_objective": sum(at.values()) + robust}
     return terms
+
+
+def shareall_start(session: Session, state: dict) -> str:
+    """`--start shareall`: one network trained `start_epochs` epochs on the union of all datasets, given
+    to every dataset as its start (its epochs count in the joint budget); returns its checkpoint."""
+    start = state.setdefault("start", {"method": "shareall", "epochs": session.cfg.start_epochs})
+    if not start.get("checkpoint"):
+        train_shared(session, state, start, members=list(range(session.n)), prefix="start",
+                     epochs=start["epochs"])
+        start["checkpoint"] = session.save_snapshot("start", stage="start", epoch=start["epochs"])
+        session.drop_optimizer_state(start["checkpoint"])
+        session.finish_resumable(state, start, "start")
+    return start["checkpoint"]
 
 
 def run_warmstart(session: Session) -> dict:
@@ -36,10 +62,12 @@ def run_warmstart(session: Session) -> dict:
         session.reporter.message(f"warm start already done ({ws['epochs_done']} epochs)")
         return ws
     ones = session.all_ones()
-    c = session.coupling(ones)                                    # eq. 5 as an instance of eq. 6
+    c = session.coupling(ones)                                    # eq. 5 as an instance of eq. 6 (raw: no σ yet)
     if ws.get("progress"):
         session.load_snapshot(ws["progress"])
         session.reporter.message(f"resuming the warm start after epoch {ws['epochs_done']}")
+    elif cfg.start == "shareall":
+        session.load_snapshot(shareall_start(session, state), with_optimizer=False)
     ws["epochs"] = cfg.epochs
     losses = session.train_resumable(state, ws, c, stage="warmstart", iteration=0, epochs=cfg.epochs,
                                      prefix="warmstart")

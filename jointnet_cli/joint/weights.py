@@ -12,6 +12,7 @@ only. `windows` lists each window's layer indices; the default is one chain.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -78,17 +79,63 @@ def sigma_from(window_d2: torch.Tensor) -> torch.Tensor:
     return off.min(dim=2).values.mean(dim=1)
 
 
-def irls_weights(window_d2: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """w_ijw = σ_w² / (σ_w² + d_ijw²) (eq. 7): (W, n, n) with w_iiw = 1.
+WEIGHT_FUNCTIONS = ("paper", "gm")      # eq. 7 as printed; the exact IRLS (majorize-minimize) weight of ρ
+SIGMA_SCHEDULES = ("fixed", "refit", "anneal")
+PENALTIES = ("raw", "normalized")
 
+
+def irls_weights(window_d2: torch.Tensor, sigma: torch.Tensor, kind: str = "paper") -> torch.Tensor:
+    """IRLS weights (W, n, n) with w_iiw = 1.
+
+    `paper` (eq. 7):  w_ijw = σ_w² / (σ_w² + d_ijw²), the splitting ρ = w·d².
+    `gm`:             w_ijw = σ_w⁴ / (σ_w² + d_ijw²)² = ∂ρ/∂(d²), the square of eq. 7. ρ(u) = σ²u/(σ²+u)
+                      is concave in u = d², so its tangent at the current u majorizes it: minimizing the
+                      problem weighted this way cannot increase eq. 4 (the classic IRLS weight).
     The limit σ = d = 0 (identical networks) is taken as 1: nothing separates them.
     """
+    if kind not in WEIGHT_FUNCTIONS:
+        raise ValueError(f"unknown weight function {kind!r}")
     s2 = sigma.double().pow(2)[:, None, None]
     den = s2 + window_d2.double()
     w = torch.where(den > 0, s2 / den.clamp_min(torch.finfo(torch.float64).tiny), torch.ones_like(den))
+    if kind == "gm":
+        w = w * w
     n = w.shape[1]
     w[:, torch.arange(n), torch.arange(n)] = 1.0
     return w
+
+
+def anneal_start(window_d2: torch.Tensor, kind: str = "paper", at_least: float = 0.99) -> torch.Tensor:
+    """σ_w^(1) of the annealed (graduated non-convexity) schedule: the smallest σ_w giving every pair
+    a weight ≥ `at_least`, so the first robust problem is the L2 warm start's: (W,).
+
+    With s = at_least^(1/p) (p = 1 for `paper`, 2 for `gm`), w ≥ at_least ⇔ σ² ≥ d² s / (1 − s).
+    """
+    s = at_least ** (0.5 if kind == "gm" else 1.0)
+    n = window_d2.shape[1]
+    if n < 2:
+        return torch.zeros(window_d2.shape[0], dtype=torch.float64)
+    largest = window_d2.double().flatten(1).max(dim=1).values.sqrt()
+    return largest * math.sqrt(s / (1 - s))
+
+
+def next_sigma(schedule: str, *, fixed: torch.Tensor, refit: torch.Tensor, previous: torch.Tensor | None,
+               window_d2: torch.Tensor, kind: str = "paper", rate: float = 1.4) -> torch.Tensor:
+    """σ_w^(k) for the weighting step of iteration k (DESIGN §1b), all (W,):
+
+    `fixed`:  σ_w from the warm start (the paper), whatever k.
+    `refit`:  σ_w^(k) = mean_i min_{j≠i} d_ijw on the parameters before iteration k (`refit`).
+    `anneal`: σ^(1) = `anneal_start` (every w ≥ 0.99); σ^(k) = max(σ^(k−1) / rate, refit^(k)).
+    """
+    if schedule == "fixed":
+        return fixed.double()
+    if schedule == "refit":
+        return refit.double()
+    if schedule == "anneal":
+        if previous is None:
+            return torch.maximum(anneal_start(window_d2, kind), refit.double())
+        return torch.maximum(previous.double() / rate, refit.double())
+    raise ValueError(f"unknown σ schedule {schedule!r}")
 
 
 def delta(w_new: torch.Tensor, w_old: torch.Tensor) -> float:
@@ -99,21 +146,27 @@ def delta(w_new: torch.Tensor, w_old: torch.Tensor) -> float:
     return float(diff.max()) if diff.numel() else 0.0
 
 
-def coupling(weights: torch.Tensor, lam: float, num_layers: int, windows: Windows | None = None) -> torch.Tensor:
+def coupling(weights: torch.Tensor, lam: float, num_layers: int, windows: Windows | None = None,
+             sigma: torch.Tensor | None = None) -> torch.Tensor:
     """C[l, i, j] = c_ijl = λ (w_ij,l−1 + w_ij,l) (eq. 6): (L, n, n), symmetric, zero diagonal.
 
     Layer l sits in windows l−1 and l; a window that does not exist counts 0.
     A single-layer network has one window, holding that layer. In general
     c_ijl = λ Σ_{windows w ∋ l} w_ijw.
+
+    With `sigma` (the `normalized` penalty) each window's weight is divided by σ_w²:
+    c_ijl = λ Σ_{w ∋ l} w_ijw / σ_w², the coupling of λ Σ w d²/σ² (λ in data-loss units per pair).
     """
     if windows is None:
         windows = chain_windows([num_layers])
     W, n, _ = weights.shape
     assert W == len(windows), f"{W} window weights for {len(windows)} windows"
+    scale = torch.ones(W, dtype=torch.float64) if sigma is None else \
+        1.0 / sigma.double().pow(2).clamp_min(torch.finfo(torch.float64).tiny)
     c = torch.zeros(num_layers, n, n, dtype=torch.float64)
     for w, win in enumerate(windows):
         for l in win:
-            c[l] += weights[w].double()
+            c[l] += weights[w].double() * scale[w]
     c *= lam
     c[:, torch.arange(n), torch.arange(n)] = 0.0
     return c
@@ -136,10 +189,34 @@ def weighted_consistency(layer_d2: torch.Tensor, c: torch.Tensor) -> float:
     return float(_upper(c.double() * layer_d2.double()).sum())
 
 
-def robust_consistency(window_d2: torch.Tensor, sigma: torch.Tensor, lam: float) -> float:
-    """λ Σ_{i<j} Σ_w ρ(d_ijw, σ_w) — the consistency term of the robust objective (eq. 4)."""
-    rho = geman_mcclure(window_d2.double().sqrt(), sigma.double()[:, None, None])
+def robust_consistency(window_d2: torch.Tensor, sigma: torch.Tensor, lam: float, normalized: bool = False) -> float:
+    """λ Σ_{i<j} Σ_w ρ(d_ijw, σ_w) — the consistency term of the robust objective (eq. 4);
+    `normalized`: λ Σ ρ(d_ijw, σ_w) / σ_w², each term in [0, 1)."""
+    s = sigma.double()[:, None, None]
+    rho = geman_mcclure(window_d2.double().sqrt(), s)
+    if normalized:
+        rho = rho / s.pow(2).clamp_min(torch.finfo(torch.float64).tiny)
     return lam * float(_upper(rho).sum())
+
+
+def prox_matrix(c: torch.Tensor, eta: float) -> torch.Tensor:
+    """P = (I + 2η Lap(c))⁻¹ per layer: (L, n, n) from the (L, n, n) coupling.
+
+    The exact proximal step of η Σ_{i<j} c_ij ‖θ_i − θ_j‖² taken by all networks at once:
+    argmin_θ Σ_i ‖θ_i − θ̃_i‖² / 2 + η Σ_{i<j} c_ij ‖θ_i − θ_j‖² is θ = P θ̃, with Lap(c) = diag(Σ_j c_ij) − c.
+    P is symmetric with rows summing to 1: each network moves to a weighted mean of all, and a strongly
+    coupled group moves to its common mean (consensus) instead of being pinned to the others' old values.
+    """
+    c = c.double()
+    lap = torch.diag_embed(c.sum(dim=-1)) - c
+    eye = torch.eye(c.shape[-1], dtype=torch.float64).expand_as(c)
+    return torch.linalg.inv(eye + 2 * eta * lap)
+
+
+def prox_fraction(strength: torch.Tensor | float, eta: float) -> torch.Tensor | float:
+    """f = 2ηC / (1 + 2ηC): network i alone (others fixed) moves θ_i ← θ_i − f (θ_i − m_i), the exact
+    proximal step of η C_i ‖θ_i − m_i‖² (eq. 9's block term)."""
+    return 2 * eta * strength / (1 + 2 * eta * strength)
 
 
 def anchor_strengths(c: torch.Tensor, i: int) -> torch.Tensor:

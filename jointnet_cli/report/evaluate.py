@@ -20,7 +20,7 @@ from jointnet_cli.runs.atomic import atomic_write_bytes, atomic_write_json
 from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.rundir import RunDir
 
-METHOD_ORDER = ["joint", "isolated", "l2", "l2-partial-25", "l2-partial-50", "shareall", "finetune"]
+METHOD_ORDER = ["joint", "isolated", "l2", "l2-partial-25", "l2-partial-50", "shareall", "finetune", "groupshare"]
 
 
 def trained_methods(state: dict) -> dict[str, dict]:
@@ -29,15 +29,17 @@ def trained_methods(state: dict) -> dict[str, dict]:
     irls, ws = state.get("irls", {}), state.get("warmstart", {})
     if irls.get("final_checkpoint"):
         its = irls.get("iterations", [])
-        epochs = ws.get("epochs", 0) + sum(it["epochs"] for it in its)
+        start = state.get("start", {}).get("epochs", 0)
+        epochs = start + ws.get("epochs", 0) + sum(it["epochs"] for it in its)
         out["joint"] = {"checkpoint": irls["final_checkpoint"], "epochs": epochs,
-                        "budget": f"{ws.get('epochs', 0)} warm start + {len(its)} IRLS iterations"
+                        "budget": (f"{start} shareall start + " if start else "")
+                                  + f"{ws.get('epochs', 0)} warm start + {len(its)} IRLS iterations"
                                   f" ({'converged' if irls.get('converged') else 'not converged'})"}
     for key, b in sorted(state.get("baselines", {}).items()):
         if b.get("checkpoint"):
             budget = b.get("budget", "")
             if "pretrained" in b:
-                budget += f"; after {b['pretrained']['epochs']} shareall epochs"
+                budget += f"; of which {b['pretrained']['epochs']} pretraining on the union"
             out[key] = {"checkpoint": b["checkpoint"], "epochs": b["epochs"], "budget": budget}
     return out
 
@@ -48,10 +50,12 @@ def curves(state: dict, metric: str) -> dict[str, list[tuple[float, float]]]:
         return float(np.mean([m[metric] for m in h["metrics"].values()]))
 
     out: dict[str, list[tuple[float, float]]] = {}
-    ws = state.get("warmstart", {})
+    ws, start = state.get("warmstart", {}), state.get("start", {})
     if ws.get("history"):
-        points = [(h["epoch"], mean(h)) for h in ws["history"]]
-        offset = ws.get("epochs", len(points))
+        points = [(h["epoch"], mean(h)) for h in start.get("history", [])]
+        offset = start.get("epochs", 0)
+        points += [(offset + h["epoch"], mean(h)) for h in ws["history"]]
+        offset += ws.get("epochs", len(ws["history"]))
         for it in state.get("irls", {}).get("iterations", []):
             points += [(offset + h["epoch"], mean(h)) for h in it.get("history", [])]
             offset += it["epochs"]
@@ -63,10 +67,26 @@ def curves(state: dict, metric: str) -> dict[str, list[tuple[float, float]]]:
     return out
 
 
+def next_weights(session, state: dict):
+    """The weights the run's next IRLS weighting step would compute from the loaded (final) networks:
+    its σ schedule and weight function applied to their distances."""
+    import torch
+
+    from jointnet_cli.joint import weights as jw
+
+    cfg = session.cfg
+    d2 = session.window_sq_distances()
+    its = state.get("irls", {}).get("iterations", [])
+    fixed = torch.tensor(state["warmstart"]["sigma"], dtype=torch.float64)
+    before = torch.tensor(its[-1]["sigma"], dtype=torch.float64) if its and "sigma" in its[-1] else None
+    sigma = jw.next_sigma(cfg.sigma, fixed=fixed, refit=jw.sigma_from(d2), previous=before, window_d2=d2,
+                          kind=cfg.weight, rate=cfg.anneal)
+    return jw.irls_weights(d2, sigma, cfg.weight)
+
+
 def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device: str = "auto",
                  plots: bool = False, top_k: int = 3) -> dict[str, Any]:
     """Evaluate every trained method of the run; write report/results.{json,csv,md} (and plots)."""
-    from jointnet_cli.joint import weights as jw
     from jointnet_cli.joint.session import Session, resolve_device
 
     run = RunDir(run_path)
@@ -92,10 +112,7 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device:
         if cfg.task == "gan":
             grids.append(_sample_grid(session, run.report / f"samples-{method}.png"))
         if method == "joint":
-            sigma = np.asarray(state["warmstart"]["sigma"])
-            import torch
-
-            final_weights = jw.irls_weights(session.window_sq_distances(), torch.tensor(sigma)).numpy()
+            final_weights = next_weights(session, state).numpy()
 
     first = next(iter(next(iter(metrics.values())).values()))
     metric_names = [m for m, v in first.items() if isinstance(v, (int, float))]      # per-class lists stay in JSON

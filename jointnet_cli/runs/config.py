@@ -26,6 +26,14 @@ ADJUSTABLE = frozenset({"max_iters", "tol", "schedule", "sync_every"})
 # How the n networks take their steps (DESIGN §1 "Schedules"); both minimize the same objective.
 SCHEDULES = ("auto", "bcd", "batched")
 
+# The method's choices, with the paper's values: `--paper` sets exactly these (and runs created before the
+# options existed read them for the keys they lack).
+PAPER: dict[str, Any] = {"sigma": "fixed", "weight": "paper", "penalty": "raw", "apply": "grad",
+                         "start": "random", "start_epochs": 0, "lam": 10.0}
+CHOICES: dict[str, tuple[str, ...]] = {"sigma": ("fixed", "refit", "anneal"), "weight": ("paper", "gm"),
+                                       "penalty": ("raw", "normalized"), "apply": ("grad", "prox"),
+                                       "start": ("random", "shareall")}
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -34,7 +42,7 @@ class RunConfig:
     arch: str = ""                             # "" = the task's default architecture
     image_size: int = 0                        # 0 = taken from the prepared data
     seed: int = 0                              # initial weights, batch order, holes
-    lam: float = 10.0                          # λ, strength of the consistency term (paper: 10)
+    lam: float | str = 10.0                    # λ, strength of the consistency term (paper: 10); "auto": searched
     lr: float = 1e-3                           # Adam learning rate
     batch_size: int = 32
     epochs: int = 10                           # warm-start epochs per dataset
@@ -56,6 +64,18 @@ class RunConfig:
     couple: str = ""                           # gan: players coupled, g | d | both ("" = dcgan both, began d)
     gamma: float = 0.5                         # began: diversity ratio γ
     lambda_k: float = 0.001                    # began: learning rate λ_k of the control variable k_t
+    # -- the method's options (DESIGN §1b); PAPER holds the paper's choices, `--paper` selects them --
+    sigma: str = "fixed"                       # σ schedule: fixed (warm start, paper) | refit | anneal
+    anneal: float = 1.4                        # anneal: σ divided by this per IRLS iteration (floor: refit)
+    weight: str = "paper"                      # IRLS weight: paper (eq. 7) | gm (exact IRLS weight of ρ)
+    penalty: str = "raw"                       # raw: λ Σ w d² (paper) | normalized: λ Σ w d² / σ_w²
+    apply: str = "grad"                        # coupling as a gradient the optimizer sees (paper) | prox (decoupled)
+    start: str = "random"                      # every network from the seeded start | from a shareall pretraining
+    start_epochs: int = 0                      # start = shareall: its epochs (counted in the budget)
+    pretrain_epochs: int = 0                   # finetune, groupshare: epochs on the union (0 = half the budget)
+    groups: str = ""                           # groupshare: group label per dataset (a,a,b,…; "" = manifests)
+    lambda_grid: str = "0.1,1,10"              # --lambda auto: the λ tried
+    holdout: float = 0.2                       # --lambda auto: fraction of each training split held out
     extra: dict = field(default_factory=dict, compare=False)  # keys written by later features
 
     def to_json(self, *, layers: list[list[str]], data: dict[str, str], chains: list[int] | None = None,
@@ -88,7 +108,11 @@ class RunConfig:
         if not isinstance(ds, list) or not all(isinstance(x, str) for x in ds):
             raise UserError(f"{where}: 'datasets' must be a list of names")
         values["datasets"] = tuple(ds)
-        wrong = [k for k in ("task", "arch", "block", "schedule", "couple", "init_weights")
+        for k, v in PAPER.items():                 # a run made before the method's options: the paper's method
+            if k != "lam":
+                values.setdefault(k, v)
+        wrong = [k for k in ("task", "arch", "block", "schedule", "couple", "init_weights", *CHOICES, "groups",
+                             "lambda_grid")
                  if k in values and not isinstance(values[k], str)]
         if wrong:
             raise UserError(f"{where}: {wrong[0]!r} must be a string")
@@ -99,6 +123,11 @@ class RunConfig:
 
     def with_adjustments(self, given: dict[str, Any]) -> "RunConfig":
         return replace(self, **{k: v for k, v in given.items() if k in ADJUSTABLE})
+
+
+def lambda_grid(text: str) -> list[float]:
+    """The λ values of `--lambda-grid` ("0.1,1,10")."""
+    return [float(x) for x in str(text).split(",") if x.strip()]
 
 
 def _is_int(v: Any) -> bool:
@@ -126,8 +155,29 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
         if key in values and not (_is_int(values[key]) and values[key] >= 1):
             problems.append(f"--{key.replace('_', '-')} must be a whole number ≥ 1 (got {values[key]!r})")
     for key, flag in (("lam", "--lambda"), ("lr", "--lr"), ("tol", "--tol")):
+        if key == "lam" and values.get(key) == "auto":
+            continue
         if key in values and not (_is_num(values[key]) and values[key] > 0):
-            problems.append(f"{flag} must be a number > 0 (got {values[key]!r})")
+            problems.append(f"{flag} must be a number > 0{' or auto' if key == 'lam' else ''} (got {values[key]!r})")
+    for key, allowed in CHOICES.items():
+        if key in values and values[key] not in allowed:
+            problems.append(f"--{key} must be {' or '.join(allowed)} (got {values[key]!r})")
+    if "anneal" in values and not (_is_num(values["anneal"]) and values["anneal"] > 1):
+        problems.append(f"--anneal must be a number > 1 (got {values['anneal']!r})")
+    for key in ("start_epochs", "pretrain_epochs"):
+        if key in values and not (_is_int(values[key]) and values[key] >= 0):
+            problems.append(f"--{key.replace('_', '-')} must be a whole number ≥ 0 (got {values[key]!r})")
+    if values.get("start") == "shareall" and values.get("start_epochs", 0) < 1:
+        problems.append("--start shareall needs --start-epochs ≥ 1 (the shared pretraining's epochs)")
+    if "holdout" in values and not (_is_num(values["holdout"]) and 0 < values["holdout"] < 1):
+        problems.append(f"--holdout must be in (0, 1) (got {values['holdout']!r})")
+    if "lambda_grid" in values:
+        try:
+            grid = lambda_grid(values["lambda_grid"])
+        except ValueError:
+            grid = []
+        if not grid or any(g <= 0 for g in grid):
+            problems.append(f"--lambda-grid must be a comma list of numbers > 0 (got {values['lambda_grid']!r})")
     if values.get("sync_every") is not None and values.get("schedule") == "batched":
         problems.append("--sync-every applies to --schedule bcd (batched steps every network together, nothing to sync)")
     if values.get("sync_every") is not None and not (_is_int(values["sync_every"]) and values["sync_every"] >= 0):

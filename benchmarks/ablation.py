@@ -1,0 +1,153 @@
+"""Which options make joint learning win? An ablation on the synth8 *validation* copy only.
+
+    python benchmarks/ablation.py --task ae --seeds 0,1                      # every variant of the task
+    python benchmarks/ablation.py --task ae --variants paper-recipe,prox --seeds 0
+    python benchmarks/ablation.py --task classify --list                     # what each variant sets
+
+Every variant is the joint method with the benchmark recipe's settings
+(recipes/bench-synth8-{task}.toml) and a few options changed; every one gets the
+recipe's budget in epochs per dataset (a shareall start takes its epochs from the
+warm start's). The reference methods (isolated, finetune, groupshare,
+l2-partial-50) are trained beside them with the same budget. Scores are on the
+validation copy (synth8 generated with data seed 1), never on the test split:
+this is where defaults are chosen. Prints, per variant, the mean ± std over seeds
+of the average metric, the worst per-dataset difference to isolated (in isolated's
+direction: > 0 is worse), the lowest group recovery (ARI) over windows, and how
+many runs converged (δ ≤ tol). Runs resume; results go to --out/ablation-{task}.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from quality import REPO, prepared, settings_for, train_method
+
+REFERENCES = ("isolated", "finetune", "groupshare", "l2-partial-50")
+
+# name → options over the recipe (RunConfig fields). `epochs` is the warm start's.
+VARIANTS: dict[str, dict[str, dict]] = {
+    "ae": {
+        "paper-recipe": {},                                           # the recipe as it was: paper's method, λ 0.001
+        "paper-lam10": {"lam": 10.0},                                 # the paper's λ on the mean-over-pixels loss
+        "refit": {"sigma": "refit"},
+        "gm": {"weight": "gm"},
+        "anneal-gm": {"sigma": "anneal", "weight": "gm"},
+        "normalized-0.01": {"penalty": "normalized", "lam": 0.01, "sigma": "refit"},
+        "prox-1": {"apply": "prox", "lam": 1.0},
+        "prox-10": {"apply": "prox", "lam": 10.0},
+        "prox-refit-10": {"apply": "prox", "lam": 10.0, "sigma": "refit"},
+        "prox-anneal-gm-10": {"apply": "prox", "lam": 10.0, "sigma": "anneal", "weight": "gm"},
+        "batched-prox-10": {"apply": "prox", "lam": 10.0, "schedule": "batched"},
+        "batched-prox-100": {"apply": "prox", "lam": 100.0, "schedule": "batched"},
+        "batched-prox-anneal-gm-100": {"apply": "prox", "lam": 100.0, "schedule": "batched", "sigma": "anneal",
+                                       "weight": "gm"},
+        "batched-prox-refit-gm-100": {"apply": "prox", "lam": 100.0, "schedule": "batched", "sigma": "refit",
+                                      "weight": "gm"},
+        "shareall-prox-10": {"apply": "prox", "lam": 10.0, "start": "shareall", "start_epochs": 4, "epochs": 2},
+        "shareall-batched-prox-refit-gm-100": {"apply": "prox", "lam": 100.0, "schedule": "batched",
+                                               "sigma": "refit", "weight": "gm", "start": "shareall",
+                                               "start_epochs": 4, "epochs": 2},
+    },
+}
+VARIANTS["classify"] = {k: v for k, v in VARIANTS["ae"].items() if k != "normalized-0.01"}
+VARIANTS["gan"] = {k: {o: x for o, x in v.items() if o != "schedule"} for k, v in VARIANTS["ae"].items()
+                   if "batched" not in k and k != "normalized-0.01"}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def score(result: dict, method: str, metric: str) -> dict[str, float]:
+    return {d: m[metric] for d, m in result["metrics"][method].items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--task", choices=sorted(VARIANTS), default="ae")
+    ap.add_argument("--variants", default="", help="comma list (default: all of the task's)")
+    ap.add_argument("--references", default=",".join(REFERENCES), help="baselines trained beside (comma list)")
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--list", action="store_true", help="print the variants and exit")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench-ablation")
+    args = ap.parse_args()
+    variants = VARIANTS[args.task]
+    if args.list:
+        for name, opts in variants.items():
+            print(f"{name:<36} {opts}")
+        return
+    names = [v for v in args.variants.split(",") if v] or list(variants)
+    if bad := [v for v in names if v not in variants]:
+        ap.error(f"unknown variant(s) {', '.join(bad)}; --list shows them")
+    refs = [m for m in args.references.split(",") if m]
+    seeds = [int(s) for s in args.seeds.split(",")]
+
+    import torch
+
+    from jointnet_cli.report.evaluate import evaluate_run
+
+    settings, prep = settings_for(args.task, False, None)
+    data = prepared(args.out, prep, data_seed=1)                 # the validation copy, never the test split
+    root = args.out / f"validation-{args.task}"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; task {args.task}; seeds {seeds}; "
+          f"validation copy; runs in {root}", flush=True)
+    rows: dict[str, list[dict]] = {}
+    ref_results: dict[int, dict] = {}
+    for seed in seeds:
+        ref_run = root / f"references-seed{seed}"
+        for m in refs:
+            t0 = time.perf_counter()
+            train_method(ref_run, {**settings, "seed": seed}, m, data)
+            print(f"  seed {seed} {m:<36} {time.perf_counter() - t0:6.1f} s", flush=True)
+        if refs:
+            ref_results[seed] = evaluate_run(ref_run, data_dir=data, device="cpu")
+        for name in names:
+            run = root / name / f"seed{seed}"
+            t0 = time.perf_counter()
+            train_method(run, {**settings, **variants[name], "seed": seed}, "joint", data)
+            seconds = time.perf_counter() - t0
+            res = evaluate_run(run, data_dir=data, device="cpu")
+            state = json.loads((run / "state.json").read_text())
+            its = state["irls"]["iterations"]
+            rows.setdefault(name, []).append({"result": res, "converged": bool(state["irls"].get("converged")),
+                                              "last_delta": its[-1]["delta"] if its else None, "seconds": seconds})
+            print(f"  seed {seed} {name:<36} {seconds:6.1f} s", flush=True)
+
+    first = next(iter(rows.values()))[0]["result"] if rows else ref_results[seeds[0]]
+    metric, higher = first["metric"], first["higher_is_better"]
+    sign = -1 if higher else 1                                   # > 0: worse than isolated
+    lines = [f"### {args.task}: validation {metric} ({'higher' if higher else 'lower'} is better), "
+             f"seeds {', '.join(map(str, seeds))}; every method {first['budgets']['joint']['epochs']} epochs per dataset",
+             "", "| method | average (mean ± std) | worst dataset vs isolated | lowest ARI | converged | seconds |",
+             "|---|---|---|---|---|---|"]
+
+    def line(name: str, per_seed: list[dict[str, float]], extra: tuple[str, str, str]) -> str:
+        avg = mean_std([statistics.fmean(s.values()) for s in per_seed])
+        worst = "–"
+        if "isolated" in refs:
+            iso = [score(ref_results[s], "isolated", metric) for s in seeds]
+            gaps = [sign * (statistics.fmean(p[d] for p in per_seed) - statistics.fmean(i[d] for i in iso))
+                    for d in per_seed[0]]
+            worst = f"{max(gaps):+.4f}"
+        return f"| {name} | {avg[0]:.4f} ± {avg[1]:.4f} | {worst} | {' | '.join(extra)} |"
+
+    for m in refs:
+        lines.append(line(m, [score(ref_results[s], m, metric) for s in seeds], ("", "", "")))
+    for name, runs in rows.items():
+        aris = [min(r["result"]["group_recovery"]) for r in runs if r["result"].get("group_recovery")]
+        conv = sum(r["converged"] for r in runs)
+        lines.append(line(name, [score(r["result"], "joint", metric) for r in runs],
+                          (f"{statistics.fmean(aris):.2f}" if aris else "–", f"{conv}/{len(runs)}",
+                           f"{statistics.fmean(r['seconds'] for r in runs):.0f}")))
+    md = "\n".join(lines) + "\n"
+    print("\n" + md, flush=True)
+    (args.out / f"ablation-{args.task}.md").write_text(md)
+
+
+if __name__ == "__main__":
+    main()
