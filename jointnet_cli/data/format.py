@@ -55,7 +55,7 @@ class PreparedDataset:
 
     name: str
     train: Split
-    test: Split
+    test: Split | None          # None when loaded without it (`load_dataset(test=False)`)
     manifest: dict
 
     @property
@@ -319,10 +319,12 @@ def _load_split(folder: Path, which: str, manifest: dict, verify: bool) -> Split
     return Split(images=images, labels=labels)
 
 
-def load_dataset(data_dir: Path, name: str, *, verify: bool = True) -> PreparedDataset:
-    """Load `DATA_DIR/NAME/`, checking format, sha256 (when `verify`), dtypes and shapes."""
+def load_dataset(data_dir: Path, name: str, *, verify: bool = True, test: bool = True) -> PreparedDataset:
+    """Load `DATA_DIR/NAME/`, checking format, sha256 (when `verify`), dtypes and shapes.
+
+    `test=False` never opens the test split (its `test` is None): hyper-parameter searches use it."""
     manifest = read_manifest(data_dir, name)
     folder = Path(data_dir) / name
     train = _load_split(folder, "train", manifest, verify)
-    test = _load_split(folder, "test", manifest, verify)
+    test = _load_split(folder, "test", manifest, verify) if test else None
     return PreparedDataset(name=name, train=train, test=test, manifest=manifest)

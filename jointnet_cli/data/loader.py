@@ -59,12 +59,38 @@ def to_device(ds: PreparedDataset, device: torch.device | str) -> DomainData:
         labels = torch.from_numpy(s.labels).to(device) if s.labels is not None else None
         return SplitTensors(torch.from_numpy(s.images).to(device), labels)
 
-    return DomainData(ds.name, split(ds.train), split(ds.test), ds.manifest)
+    return DomainData(ds.name, split(ds.train), split(ds.test) if ds.test is not None else None, ds.manifest)
 
 
-def load_domains(data_dir: Path, names: list[str], device: torch.device | str) -> list[DomainData]:
-    """Load every named dataset into memory on `device` (checksums verified)."""
-    return [to_device(load_dataset(Path(data_dir), name), device) for name in names]
+def split_off(split: SplitTensors, fraction: float, gen: torch.Generator) -> tuple[SplitTensors, SplitTensors]:
+    """(kept, held out): a seeded `fraction` of the split's images (at least one, never all) held out."""
+    n = len(split)
+    held = min(max(1, round(fraction * n)), n - 1)
+    order = torch.randperm(n, generator=gen).to(split.images.device)
+
+    def part(idx: torch.Tensor) -> SplitTensors:
+        return SplitTensors(split.images[idx], split.labels[idx] if split.labels is not None else None)
+
+    return part(order[held:]), part(order[:held])
+
+
+def load_domains(data_dir: Path, names: list[str], device: torch.device | str,
+                 holdout: tuple[float, int] | None = None) -> list[DomainData]:
+    """Load every named dataset into memory on `device` (checksums verified).
+
+    With `holdout` = (fraction, seed) the test split is never read: each training split is cut into the
+    part trained on and a seeded held-out part that serves as the split scored ("test") instead."""
+    if holdout is None:
+        return [to_device(load_dataset(Path(data_dir), name), device) for name in names]
+    from jointnet_cli.seeding import generator
+
+    fraction, seed = holdout
+    out = []
+    for name in names:
+        d = to_device(load_dataset(Path(data_dir), name, test=False), device)
+        kept, held = split_off(d.train, fraction, generator(seed, "holdout", name))
+        out.append(DomainData(d.name, kept, held, d.manifest))
+    return out
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:

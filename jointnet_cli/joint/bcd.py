@@ -68,8 +68,11 @@ def add_coupling_grad(params: list[list[torch.Tensor]], anchor: dict[int, Anchor
 
 def apply_prox(params: list[list[torch.Tensor]], anchor: dict[int, Anchor], eta: float) -> None:
     """θ_i^l ← θ_i^l − f (θ_i^l − m_il), f = 2ηC_il / (1 + 2ηC_il): the exact proximal step of
-    η C_il ‖θ_i^l − m_il‖², taken after the optimizer's step (`--apply prox`: the pull is decoupled from
-    the optimizer, as AdamW decouples weight decay, so Adam's normalisation does not rescale it)."""
+    η C_il ‖θ_i^l − m_il‖² (`--apply prox`: the pull is decoupled from the optimizer, as AdamW decouples
+    weight decay, so Adam's normalisation does not rescale it). Taken *before* the network's data step,
+    so the step starts from the point the others pull it to and is kept whole: with `--block step` a
+    strongly coupled group then carries each member's progress on to the next (Gauss–Seidel), as one
+    network trained on the group's union would."""
     with torch.no_grad():
         for l, (strength, ms) in anchor.items():
             torch._foreach_lerp_(params[l], ms, float(prox_fraction(strength, eta)))
@@ -81,16 +84,16 @@ def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor,
 
     Layers that draw from the global generator (dropout) get it seeded by `noise_seed`, a
     function of the round, network and step, so a step is the same whatever ran before it.
-    With `prox` (the step size η) the coupling is a proximal step after the optimizer's, not a gradient.
+    With `prox` (the step size η) the coupling is a proximal step before the optimizer's, not a gradient.
     """
     torch.manual_seed(noise_seed)
     net, opts = ens.nets[i], ens.optimizers[i]
+    if prox is not None:
+        apply_prox(ens.params[i], anchor, prox)
     if hasattr(task, "step"):            # tasks with several players run their own update order
         couple = (lambda only=None: None) if prox is not None else \
             (lambda only=None: add_coupling_grad(ens.params[i], anchor, only))
         loss, stats = task.step(net, opts, dom.train, idx, gen, couple)
-        if prox is not None:
-            apply_prox(ens.params[i], anchor, prox)
         return loss.detach() * idx.numel(), stats
     (opt,) = opts
     opt.zero_grad(set_to_none=False)
@@ -99,8 +102,6 @@ def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor,
     if prox is None:
         add_coupling_grad(ens.params[i], anchor)
     opt.step()
-    if prox is not None:
-        apply_prox(ens.params[i], anchor, prox)
     return loss.detach() * idx.numel(), {}
 
 
@@ -152,7 +153,7 @@ def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task:
     draws (batch order, holes, latents) are the same on a rerun. Returns the
     mean data loss f_i of each network over the round; when `stats` is a dict
     it receives the mean of the task's per-batch statistics per dataset. `prox` (η): the coupling as
-    a proximal step after each optimizer step (`apply_prox`) instead of a gradient.
+    a proximal step before each optimizer step (`apply_prox`) instead of a gradient.
     """
     n = ens.n
     steps = RoundSteps(ens, domains, task, list(range(n)), seed=seed, key=key, on_step=on_step, prox=prox)

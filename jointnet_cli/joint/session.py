@@ -114,7 +114,8 @@ class Session:
     @classmethod
     def open(cls, run: RunDir, cfg: RunConfig, *, data_dir: Path, device: torch.device,
              reporter: Reporter | None = None, group: Group | None = None) -> "Session":
-        domains = load_domains(data_dir, list(cfg.datasets), device)
+        holdout = (cfg.holdout, cfg.seed) if cfg.evaluate_on == "holdout" else None
+        domains = load_domains(data_dir, list(cfg.datasets), device, holdout=holdout)
         for d in domains:
             if d.train.images.shape[-1] != cfg.image_size:
                 raise UserError(f"dataset {d.name} is {d.train.images.shape[-1]} px; the run uses {cfg.image_size} px")

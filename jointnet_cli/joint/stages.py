@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
+import time
+from dataclasses import fields, replace
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,7 +19,7 @@ from jointnet_cli.joint.irls import run_irls
 from jointnet_cli.joint.reporter import Reporter
 from jointnet_cli.joint.session import Session, resolve_device
 from jointnet_cli.joint.warmstart import run_warmstart
-from jointnet_cli.runs.config import RunConfig
+from jointnet_cli.runs.config import RunConfig, lambda_grid
 from jointnet_cli.runs.configure import configure_run
 from jointnet_cli.runs.rundir import RunDir
 
@@ -66,6 +67,11 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
             group.broadcast_json({"config": config, "sync_every": cfg.sync_every})
             told = True
             group.share_from_writer(session.ens, with_optimizer=False)
+            if cfg.lam == "auto":
+                if group.distributed:
+                    raise UserError("--lambda auto searches in one process; run it once without torchrun "
+                                    "(or give --lambda a number)")
+                session.chosen_lam = search_lambda(session, data_dir=data_dir, device=dev.type)
             yield session
     except BaseException as e:
         if created and not run.exists():
@@ -73,6 +79,81 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
         if group.distributed and not told:                   # the other ranks wait for a configuration
             group.broadcast_json({"error": str(e), "exit": 2 if isinstance(e, UserError) else 1})
         raise
+
+
+class TrialReporter(Reporter):
+    """A λ trial shows its progress bars and messages, not its epochs and IRLS table (those are the run's)."""
+
+    def __init__(self, shown: Reporter) -> None:
+        self.shown = shown
+
+    def start(self, title: str, total: int) -> None:
+        self.shown.start(f"λ trial: {title}", total)
+
+    def advance(self, steps: int = 1) -> None:
+        self.shown.advance(steps)
+
+    def finish(self) -> None:
+        self.shown.finish()
+
+    def message(self, text: str) -> None:
+        self.shown.message(text)
+
+
+def search_lambda(session: Session, *, data_dir: Path, device: str) -> float:
+    """`--lambda auto`: one short trial run per λ of the grid, each trained on part of every training
+    split and scored on the seeded rest (`evaluate_on = holdout`: the test split is never opened); the
+    best mean score wins. Trials are ordinary run directories under RUN/lambda-search/ (they resume);
+    the grid, scores, seconds and choice are recorded in state.json["lambda_search"]."""
+    cfg, task = session.cfg, session.task
+    state = session.read_state()
+    search = state.setdefault("lambda_search", {"grid": lambda_grid(cfg.lambda_grid), "holdout": cfg.holdout,
+                                                "metric": task.primary_metric, "scores": {}, "trials": {}})
+    if "chosen" in search:
+        return float(search["chosen"])
+    grid = search["grid"]
+    for number, lam in enumerate(grid, 1):
+        key = f"{lam:g}"
+        if key in search["scores"]:
+            continue
+        path = session.run.path / "lambda-search" / f"lambda-{key}"
+        session.reporter.message(f"--lambda auto: trial {number} of {len(grid)}, λ = {key} "
+                                 f"(scored on {cfg.holdout:.0%} held out of each training split)")
+        t0 = time.perf_counter()
+        with training_session(path, trial_settings(cfg, lam, len(grid)), data_dir=data_dir, device=device,
+                              reporter=TrialReporter(session.reporter)) as trial:
+            run_warmstart(trial)
+            run_irls(trial)
+            scores = [m[task.primary_metric] for m in trial.evaluate().values()]
+            epochs = trial_budget(trial)
+        search["scores"][key] = sum(scores) / len(scores)
+        search["trials"][key] = {"run": session.run.relative(path), "epochs": epochs,
+                                 "seconds": time.perf_counter() - t0}
+        session.write_state(state)
+    pick = max if task.higher_is_better else min
+    search["chosen"] = float(pick(grid, key=lambda lam: search["scores"][f"{lam:g}"]))
+    session.write_state(state)
+    session.reporter.message(f"--lambda auto chose λ = {search['chosen']:g} "
+                             f"({', '.join(f'{k}: {v:.4g}' for k, v in search['scores'].items())})")
+    return search["chosen"]
+
+
+def trial_settings(cfg: RunConfig, lam: float, trials: int) -> dict[str, Any]:
+    """The settings of one λ trial: the run's own, with that λ, scored on held-out data, and a budget of
+    about 1/trials of the run's (warm start, IRLS iterations and shareall start each scaled, ≥ 1), so the
+    whole search costs about one run."""
+    given = {f.name: getattr(cfg, f.name) for f in fields(RunConfig) if f.name not in ("extra", "sync_every")}
+    given.update(datasets=",".join(cfg.datasets), lam=lam, evaluate_on="holdout",
+                 epochs=max(1, round(cfg.epochs / trials)), max_iters=max(1, round(cfg.max_iters / trials)))
+    if cfg.start == "shareall":
+        given["start_epochs"] = max(1, round(cfg.start_epochs / trials))
+    return given
+
+
+def trial_budget(session: Session) -> int:
+    from jointnet_cli.joint.baselines import joint_budget
+
+    return joint_budget(session.cfg, session.read_state())[0]
 
 
 def warmstart(run_path: Path | str, given: dict[str, Any], **kw: Any) -> dict:

@@ -32,7 +32,7 @@ PAPER: dict[str, Any] = {"sigma": "fixed", "weight": "paper", "penalty": "raw", 
                          "start": "random", "start_epochs": 0, "lam": 10.0}
 CHOICES: dict[str, tuple[str, ...]] = {"sigma": ("fixed", "refit", "anneal"), "weight": ("paper", "gm"),
                                        "penalty": ("raw", "normalized"), "apply": ("grad", "prox"),
-                                       "start": ("random", "shareall")}
+                                       "start": ("random", "shareall"), "evaluate_on": ("test", "holdout")}
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ class RunConfig:
     groups: str = ""                           # groupshare: group label per dataset (a,a,b,…; "" = manifests)
     lambda_grid: str = "0.1,1,10"              # --lambda auto: the λ tried
     holdout: float = 0.2                       # --lambda auto: fraction of each training split held out
+    evaluate_on: str = "test"                  # "holdout": a λ-search trial, scored on the held-out part (test never read)
     extra: dict = field(default_factory=dict, compare=False)  # keys written by later features
 
     def to_json(self, *, layers: list[list[str]], data: dict[str, str], chains: list[int] | None = None,

@@ -44,13 +44,16 @@ def test_every_baseline_then_evaluate_on_a_tiny_run(cli, synth_dir, tmp_path):
     assert json.loads((run / "config.json").read_text())["datasets"] == DATASETS.split(",")
     assert r.json["epochs"] == 1 and r.json["budget"] == "--epochs"
 
-    for args in (["l2", "--epochs", "1"], ["l2-partial", "--fraction", "0.5", "--epochs", "1"], ["finetune", "--epochs", "1"]):
+    for args in (["l2", "--epochs", "1"], ["l2-partial", "--fraction", "0.5", "--epochs", "1"],
+                 ["shareall", "--epochs", "1"], ["finetune", "--epochs", "3"]):
         r = cli("baseline", *args, *common, "--json")
         assert r.code == 0, r.err
     state = json.loads((run / "state.json").read_text())
     assert set(state["baselines"]) == {"isolated", "l2", "l2-partial-50", "shareall", "finetune"}
     assert state["baselines"]["l2-partial-50"]["coupled_layers"] == 5          # ⌈0.5 · 9⌉
-    assert state["baselines"]["finetune"]["pretrained"]["checkpoint"] == "checkpoints/shareall.safetensors"
+    fine = state["baselines"]["finetune"]                   # pretraining counts in the budget: 1 of 3 epochs, then 2
+    assert fine["pretrained"]["checkpoint"] == "checkpoints/finetune-pretrain.safetensors"
+    assert fine["pretrained"]["epochs"] == 1 and fine["epochs"] == 3 and len(fine["history"]) == 2
 
     shared, _ = load_tensors(run / "checkpoints/shareall.safetensors")
     iso, _ = load_tensors(run / "checkpoints/isolated.safetensors")
@@ -103,7 +106,7 @@ def test_recipe_baseline_table_sets_the_budget_not_the_warm_start(cli, synth_dir
 
 
 def test_shareall_heads_follow_label_sets():
-    from jointnet_cli.joint.baselines import head_of
+    from jointnet_cli.joint.shared import head_of
 
     class D:
         def __init__(self, classes):

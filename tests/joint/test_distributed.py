@@ -185,7 +185,7 @@ def test_a_bad_sync_period_is_one_line_exit_2(cli, synth_dir, tmp_path, args):
 
 
 def test_classification_baselines_with_a_shared_network_give_the_numbers_of_one_process(synth_dir, tmp_path):
-    """finetune trains shareall first: one network (owned by rank 0), then every dataset's copy."""
+    """finetune pretrains one network on the union (owned by rank 0), then every dataset's copy alone."""
     args = ["baseline", "finetune", "--task", "classify", "--arch", "convnet", "--datasets", DATASETS, "--width", "4",
             "--batch-size", "4", "--epochs", "2", "--device", "cpu", "--sync-every", "0"]
     runs = {}
@@ -194,10 +194,11 @@ def test_classification_baselines_with_a_shared_network_give_the_numbers_of_one_
         code, _, err = finished(jointnet(args, runs[procs], synth_dir, procs=procs))
         assert code == 0, err
     states = [json.loads((runs[p] / "state.json").read_text())["baselines"] for p in (1, 2)]
-    for method in ("shareall", "finetune"):
-        a, b = (s[method] for s in states)
-        assert_close([h["data_loss"] for h in a["history"]], [h["data_loss"] for h in b["history"]])
-        assert_close(a["metrics"], b["metrics"])
+    a, b = (s["finetune"] for s in states)
+    for part_a, part_b in ((a["pretrained"]["parts"]["all"], b["pretrained"]["parts"]["all"]), (a, b)):
+        assert_close([h["data_loss"] for h in part_a["history"]], [h["data_loss"] for h in part_b["history"]])
+        assert_close(part_a["history"][-1]["metrics"], part_b["history"][-1]["metrics"])
+    assert_close(a["metrics"], b["metrics"])
 
 
 def test_a_mistake_under_torchrun_is_told_once_by_rank_0(synth_dir, tmp_path):

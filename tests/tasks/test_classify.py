@@ -105,9 +105,11 @@ def test_classify_baselines_and_evaluate_report_per_class_accuracy(cli, synth_di
     r = cli("irls", "--task", "classify", "--datasets", "shapes-1,stripes-1", *common, "--width", "4", "--epochs", "1",
             "--epochs-per-iter", "1", "--max-iters", "1", "--device", "cpu")
     assert r.code == 0, r.err
-    for args in (["finetune"], ["l2"], ["l2-partial", "--fraction", "0.5"], ["isolated"]):
+    for args in (["shareall"], ["l2"], ["l2-partial", "--fraction", "0.5"], ["isolated"]):
         r = cli("baseline", *args, *common, "--epochs", "1")
         assert r.code == 0, r.err
+    r = cli("baseline", "finetune", *common, "--epochs", "2")      # 1 epoch pretraining on the union, 1 alone
+    assert r.code == 0, r.err
     from jointnet_cli.runs.checkpoint import load_tensors
 
     shared, _ = load_tensors(run / "checkpoints/shareall.safetensors")

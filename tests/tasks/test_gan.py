@@ -74,9 +74,11 @@ def test_gan_baselines_and_evaluate_write_sample_grids(cli, synth_dir, tmp_path)
     run = tmp_path / "g"
     common = ["--run", run, "--data-dir", synth_dir]
     assert cli("irls", "--arch", "began", *common, *FLAGS).code == 0
-    for method in ("finetune", "isolated", "l2"):
+    for method in ("shareall", "isolated", "l2"):
         r = cli("baseline", method, *common, "--epochs", "1")
         assert r.code == 0, r.err
+    r = cli("baseline", "finetune", *common, "--epochs", "2")
+    assert r.code == 0, r.err
     r = cli("evaluate", *common, "--json")
     assert r.code == 0, r.err
     res = r.json
