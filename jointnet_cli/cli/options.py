@@ -79,6 +79,10 @@ Groups = Annotated[Optional[str], typer.Option(
     "--groups", help="groupshare: one group label per dataset, in order (a,a,b,…). Default: the manifests' groups.",
     rich_help_panel=_M)]
 
+EvalEvery = Annotated[Optional[int], typer.Option(
+    "--eval-every", help="Score the test split every K epochs while training (0: only at the end of each "
+    "stage; GAN scores are slow).", show_default="1", rich_help_panel=_T)]
+
 _G = "General"
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Where prepared datasets live.", show_default="data", rich_help_panel=_G)]
 Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda.", show_default="auto", rich_help_panel=_G)]
@@ -95,7 +99,7 @@ CONFIG_FIELDS = {
     "jitter": "jitter", "latent": "latent", "couple": "couple", "gamma": "gamma", "lambda_k": "lambda_k",
     "sigma": "sigma", "anneal": "anneal", "weight": "weight", "penalty": "penalty", "apply": "apply",
     "start": "start", "start_epochs": "start_epochs", "pretrain_epochs": "pretrain_epochs", "groups": "groups",
-    "lambda_grid": "lambda_grid", "holdout": "holdout",
+    "lambda_grid": "lambda_grid", "holdout": "holdout", "eval_every": "eval_every",
 }
 
 

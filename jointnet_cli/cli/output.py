@@ -97,9 +97,12 @@ class RichReporter(Reporter):
 
     def epoch(self, stage: str, info: dict) -> None:
         label = {"irls": f"IRLS k={info['k']}", "warmstart": "warm start"}.get(stage, stage)
-        name, value = primary(info["metrics"])
-        self.con.log(f"{label} epoch {info['epoch']}: data loss {_mean(info['data_loss']):.5f}, "
-                     f"test {name} {value:.5f} ({info['seconds']:.1f} s)")
+        scored = ""
+        if "metrics" in info:
+            name, value = primary(info["metrics"])
+            scored = f", test {name} {value:.5f}"
+        self.con.log(f"{label} epoch {info['epoch']}: data loss {_mean(info['data_loss']):.5f}{scored} "
+                     f"({info['seconds']:.1f} s)")
 
     def iteration(self, entry: dict) -> None:
         name, value = primary(entry["metrics"])

@@ -27,7 +27,7 @@ RECIPE_KEYS: dict[str, type] = {
     "crop_scale": float, "jitter": float, "latent": int, "couple": str, "gamma": float, "lambda_k": float, "data_dir": str, "device": str, "run": str,
     "train": int, "test": float, "builtin": str, "force": bool, "fraction": float,
     "paper": bool, "sigma": str, "anneal": float, "weight": str, "penalty": str, "apply": str, "start": str,
-    "start_epochs": int, "pretrain_epochs": int, "groups": str, "lambda_grid": str, "holdout": float,
+    "start_epochs": int, "pretrain_epochs": int, "groups": str, "lambda_grid": str, "holdout": float, "eval_every": int,
 }
 COMMANDS = ("prepare", "warmstart", "irls", "baseline", "evaluate", "complete", "sample")
 

@@ -116,7 +116,7 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
 
 def _finish(session: Session, state: dict, entry: dict, key: str) -> dict:
     entry["checkpoint"] = session.save_snapshot(key, stage=key, epoch=entry["epochs"])
-    entry["metrics"] = session.evaluate()
+    entry["metrics"] = session.final_metrics(entry)
     entry["seconds"] = sum(h["seconds"] for h in entry.get("history", []))
     session.finish_resumable(state, entry, key)
     return entry

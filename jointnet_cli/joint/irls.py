@@ -86,7 +86,7 @@ def run_irls(session: Session) -> dict:
             "sigma": sigma.tolist(),                       # σ^(k) the weights were computed with
             "checkpoint": session.save_snapshot(f"irls-{k:03d}", stage="irls", iteration=k,
                                                 epoch=cfg.epochs_per_iter, weights=w, sigma=sigma),
-            "metrics": session.evaluate(),
+            "metrics": session.final_metrics(current),
             "objective": objective_terms(session, c, losses, sigma, at_checkpoint=True),
             "epochs": cfg.epochs_per_iter,
             "history": current["history"],

@@ -247,8 +247,10 @@ class Session:
                 old = entry.get("progress")
                 entry["progress"] = self.save_snapshot(f"{prefix}-e{epoch + 1:04d}", stage=stage,
                                                        iteration=iteration, epoch=epoch + 1)
+                every = self.cfg.eval_every
+                scored = epoch + 1 == epochs or (every > 0 and (epoch + 1) % every == 0)
                 history.append({"epoch": epoch + 1, "data_loss": dict(zip(self.ens.names, losses)),
-                                "metrics": evaluate(), "seconds": seconds,
+                                **({"metrics": evaluate()} if scored else {}), "seconds": seconds,
                                 "schedule": schedule,
                                 **({"sync_every": self.cfg.sync_every or 0} if schedule == "bcd-sync" else {}),
                                 **({"stats": stats} if stats else {})})
@@ -279,6 +281,11 @@ class Session:
             net.train(was)
             out[dom.name] = total / len(dom.train)
         return out
+
+    def final_metrics(self, entry: dict) -> dict[str, dict[str, float]]:
+        """The test metrics of the networks as a stage left them: its last epoch's (always scored), else scored now."""
+        history = entry.get("history") or [{}]
+        return history[-1].get("metrics") or self.evaluate()
 
     def finish_resumable(self, state: dict, entry: dict, prefix: str) -> None:
         """After the stage's final snapshot is recorded in `entry`: drop its progress snapshots."""

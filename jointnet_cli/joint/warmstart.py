@@ -76,7 +76,7 @@ def run_warmstart(session: Session) -> dict:
     ws.update(
         checkpoint=session.save_snapshot("warmstart", stage="warmstart", epoch=cfg.epochs, weights=ones, sigma=sigma),
         sigma=sigma.tolist(),
-        metrics=session.evaluate(),
+        metrics=session.final_metrics(ws),
         objective=objective_terms(session, c, losses, sigma),
         seconds=sum(h["seconds"] for h in ws["history"]),
     )

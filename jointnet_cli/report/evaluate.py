@@ -52,18 +52,18 @@ def curves(state: dict, metric: str) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list[tuple[float, float]]] = {}
     ws, start = state.get("warmstart", {}), state.get("start", {})
     if ws.get("history"):
-        points = [(h["epoch"], mean(h)) for h in start.get("history", [])]
+        points = [(h["epoch"], mean(h)) for h in start.get("history", []) if "metrics" in h]
         offset = start.get("epochs", 0)
-        points += [(offset + h["epoch"], mean(h)) for h in ws["history"]]
+        points += [(offset + h["epoch"], mean(h)) for h in ws["history"] if "metrics" in h]
         offset += ws.get("epochs", len(ws["history"]))
         for it in state.get("irls", {}).get("iterations", []):
-            points += [(offset + h["epoch"], mean(h)) for h in it.get("history", [])]
+            points += [(offset + h["epoch"], mean(h)) for h in it.get("history", []) if "metrics" in h]
             offset += it["epochs"]
         out["joint"] = points
     for key, b in sorted(state.get("baselines", {}).items()):
         start = b.get("pretrained", {}).get("epochs", 0)
         if b.get("history"):
-            out[key] = [(start + h["epoch"], mean(h)) for h in b["history"]]
+            out[key] = [(start + h["epoch"], mean(h)) for h in b["history"] if "metrics" in h]
     return out
 
 

@@ -76,6 +76,7 @@ class RunConfig:
     groups: str = ""                           # groupshare: group label per dataset (a,a,b,…; "" = manifests)
     lambda_grid: str = "0.1,1,10"              # --lambda auto: the λ tried
     holdout: float = 0.2                       # --lambda auto: fraction of each training split held out
+    eval_every: int = 1                        # test metrics every K epochs while training (0: at each stage's end)
     evaluate_on: str = "test"                  # "holdout": a λ-search trial, scored on the held-out part (test never read)
     extra: dict = field(default_factory=dict, compare=False)  # keys written by later features
 
@@ -165,7 +166,7 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
             problems.append(f"--{key} must be {' or '.join(allowed)} (got {values[key]!r})")
     if "anneal" in values and not (_is_num(values["anneal"]) and values["anneal"] > 1):
         problems.append(f"--anneal must be a number > 1 (got {values['anneal']!r})")
-    for key in ("start_epochs", "pretrain_epochs"):
+    for key in ("start_epochs", "pretrain_epochs", "eval_every"):
         if key in values and not (_is_int(values[key]) and values[key] >= 0):
             problems.append(f"--{key.replace('_', '-')} must be a whole number ≥ 0 (got {values[key]!r})")
     if values.get("start") == "shareall" and values.get("start_epochs", 0) < 1:
