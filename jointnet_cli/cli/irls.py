@@ -26,6 +26,8 @@ def irls(
     """Robust joint learning: weighting (eq. 7) then optimization (eq. 8) until δ ≤ tol or max-iters.
 
     Without --run, the run directory is runs/<task>-<datasets>. Runs the warm start first when the run has none. Rerun the same command after an interruption to resume from the last completed epoch.
+
+    Default method (chosen on the synth8 validation copy, README "Choosing the defaults"): the coupling as a proximal step (--apply prox) with the exact IRLS weight (--weight gm), fixed σ, raw penalty and λ = 1 for every task; --paper runs exactly the paper's method.
     """
     flags = command_flags(locals())                      # first, while locals() holds only the options
     from jointnet_cli.joint.stages import irls as stage

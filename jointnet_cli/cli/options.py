@@ -18,7 +18,7 @@ Size = Annotated[Optional[int], typer.Option("--size", help="Image size; must ma
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of initial weights, batches and holes.", show_default="0", rich_help_panel=_T)]
 Lambda = Annotated[Optional[str], typer.Option(
     "--lambda", help="λ, consistency strength: a number, or auto (chosen on a held-out part of each training split).",
-    show_default="10", rich_help_panel=_T)]
+    show_default="1 (--paper: 10)", rich_help_panel=_T)]
 Lr = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate.", show_default="0.001", rich_help_panel=_T)]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Mini-batch size.", show_default="32", rich_help_panel=_T)]
 Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Warm-start epochs per dataset.", show_default="10", rich_help_panel=_T)]
@@ -54,13 +54,14 @@ Anneal = Annotated[Optional[float], typer.Option("--anneal", help="anneal: σ di
                                                  show_default="1.4", rich_help_panel=_M)]
 Weight = Annotated[Optional[str], typer.Option(
     "--weight", help="IRLS weight: paper (eq. 7, σ²/(σ²+d²)) or gm (σ⁴/(σ²+d²)², the exact majorizer of ρ).",
-    show_default="paper", rich_help_panel=_M)]
+    show_default="gm", rich_help_panel=_M)]
 Penalty = Annotated[Optional[str], typer.Option(
     "--penalty", help="raw (λ Σ w d², paper) or normalized (λ Σ w d²/σ², λ in data-loss units per pair).",
     show_default="raw", rich_help_panel=_M)]
 Apply = Annotated[Optional[str], typer.Option(
     "--apply", help="How the coupling acts: grad (a gradient the optimizer sees, paper) or prox (a proximal step "
-    "after the optimizer's, decoupled like AdamW's weight decay).", show_default="grad", rich_help_panel=_M)]
+    "before each data step, decoupled from Adam as AdamW decouples weight decay).", show_default="prox",
+    rich_help_panel=_M)]
 Start = Annotated[Optional[str], typer.Option(
     "--start", help="random (every network from one seeded start) or shareall (from one network trained "
     "--start-epochs on the union; counted in the budget).", show_default="random", rich_help_panel=_M)]

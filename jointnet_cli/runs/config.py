@@ -21,7 +21,7 @@ TASK_ARCHS: dict[str, tuple[str, ...]] = {"ae": ("ae9",), "classify": ("convnet"
 # Settings a later stage may change on an existing run (continuing IRLS longer or
 # with another tolerance, training with the other schedule of the same objective);
 # every other setting is fixed by the first stage.
-ADJUSTABLE = frozenset({"max_iters", "tol", "schedule", "sync_every"})
+ADJUSTABLE = frozenset({"max_iters", "tol", "schedule", "sync_every", "eval_every"})
 
 # How the n networks take their steps (DESIGN §1 "Schedules"); both minimize the same objective.
 SCHEDULES = ("auto", "bcd", "batched")
@@ -42,7 +42,7 @@ class RunConfig:
     arch: str = ""                             # "" = the task's default architecture
     image_size: int = 0                        # 0 = taken from the prepared data
     seed: int = 0                              # initial weights, batch order, holes
-    lam: float | str = 10.0                    # λ, strength of the consistency term (paper: 10); "auto": searched
+    lam: float | str = 1.0                     # λ, strength of the consistency term (paper: 10); "auto": searched
     lr: float = 1e-3                           # Adam learning rate
     batch_size: int = 32
     epochs: int = 10                           # warm-start epochs per dataset
@@ -64,12 +64,13 @@ class RunConfig:
     couple: str = ""                           # gan: players coupled, g | d | both ("" = dcgan both, began d)
     gamma: float = 0.5                         # began: diversity ratio γ
     lambda_k: float = 0.001                    # began: learning rate λ_k of the control variable k_t
-    # -- the method's options (DESIGN §1b); PAPER holds the paper's choices, `--paper` selects them --
+    # -- the method's options (DESIGN §1b): defaults chosen on the synth8 validation copy (README "Choosing
+    #    the defaults"); PAPER holds the paper's choices, `--paper` selects them --
     sigma: str = "fixed"                       # σ schedule: fixed (warm start, paper) | refit | anneal
     anneal: float = 1.4                        # anneal: σ divided by this per IRLS iteration (floor: refit)
-    weight: str = "paper"                      # IRLS weight: paper (eq. 7) | gm (exact IRLS weight of ρ)
+    weight: str = "gm"                         # IRLS weight: paper (eq. 7) | gm (exact IRLS weight of ρ)
     penalty: str = "raw"                       # raw: λ Σ w d² (paper) | normalized: λ Σ w d² / σ_w²
-    apply: str = "grad"                        # coupling as a gradient the optimizer sees (paper) | prox (decoupled)
+    apply: str = "prox"                        # coupling as a gradient the optimizer sees (paper) | prox (decoupled)
     start: str = "random"                      # every network from the seeded start | from a shareall pretraining
     start_epochs: int = 0                      # start = shareall: its epochs (counted in the budget)
     pretrain_epochs: int = 0                   # finetune, groupshare: epochs on the union (0 = half the budget)

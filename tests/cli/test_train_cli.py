@@ -24,7 +24,8 @@ def test_warmstart_then_irls_writes_the_documented_run_directory(cli, synth_dir,
     assert config["datasets"] == ["shapes-1", "shapes-2", "shapes-3", "stripes-1", "stripes-2", "stripes-3",
                                   "blobs-1", "blobs-2"]
     assert config["layers"][0] == ["enc1.0.weight", "enc1.0.bias", "enc1.1.weight", "enc1.1.bias"]
-    assert len(config["layers"]) == 9 and config["lambda"] == 10.0 and config["seed"] == 0
+    assert len(config["layers"]) == 9 and config["lambda"] == 1.0 and config["seed"] == 0
+    assert (config["apply"], config["weight"], config["sigma"]) == ("prox", "gm", "fixed")      # the defaults
 
     r = cli("irls", "--run", run, "--data-dir", synth_dir, "--device", "cpu", "--json")
     assert r.code == 0, r.err
@@ -37,7 +38,8 @@ def test_warmstart_then_irls_writes_the_documented_run_directory(cli, synth_dir,
         w = torch.tensor(it["weights"])
         assert w.shape == (8, 8, 8) and (w.diagonal(dim1=1, dim2=2) == 1).all()
         assert set(it["metrics"]) == set(config["datasets"]) and "mse_hole" in it["metrics"]["blobs-1"]
-        assert set(it["objective"]) == {"data_loss", "weighted_consistency", "robust_consistency", "robust_objective"}
+        assert set(it["objective"]) == {"data_loss", "weighted_consistency", "robust_consistency", "robust_objective",
+                                        "checkpoint_objective"}
     files = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
     assert files == [".lock", "checkpoints/irls-001.safetensors", "checkpoints/irls-002.optim.safetensors",
                      "checkpoints/irls-002.safetensors", "checkpoints/warmstart.safetensors",
@@ -50,7 +52,7 @@ def test_warmstart_then_irls_writes_the_documented_run_directory(cli, synth_dir,
               for layer in config["layers"]]
     dw = jw.window_sq_distances(jw.layer_sq_distances(stacks))
     assert torch.allclose(dw.sqrt().new_tensor(state["warmstart"]["sigma"]), jw.sigma_from(dw))
-    w1 = jw.irls_weights(dw, torch.tensor(state["warmstart"]["sigma"], dtype=torch.float64))
+    w1 = jw.irls_weights(dw, torch.tensor(state["warmstart"]["sigma"], dtype=torch.float64), "gm")
     assert torch.allclose(w1, torch.tensor(its[0]["weights"], dtype=torch.float64))
     assert its[0]["delta"] == pytest.approx(jw.delta(w1, torch.ones_like(w1)))
 
@@ -110,7 +112,7 @@ def test_an_existing_run_refuses_conflicting_flags(cli, synth_dir, tmp_path):
     assert cli("warmstart", "--datasets", "shapes-1,blobs-1", "--run", run, "--data-dir", synth_dir, *TINY_FLAGS).code == 0
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     r = cli("irls", "--run", run, "--data-dir", synth_dir, "--lambda", "5", "--datasets", "shapes-1")
-    assert r.code == 2 and "--lambda (run has 10.0)" in r.err and "--datasets" in r.err
+    assert r.code == 2 and "--lambda (run has 1.0)" in r.err and "--datasets" in r.err
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 

@@ -14,7 +14,7 @@ from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.irls import run_irls
 from jointnet_cli.joint.session import Session
 from jointnet_cli.joint.warmstart import run_warmstart
-from jointnet_cli.runs.config import RunConfig
+from jointnet_cli.runs.config import PAPER, RunConfig
 from jointnet_cli.runs.rundir import RunDir
 
 
@@ -59,9 +59,11 @@ def toy_session(tmp_path, groups=3, per_group=2, samples=40, dim=4, parts=3) -> 
     torch.manual_seed(0)
     layers = [[f"parts.{k}.weight", f"parts.{k}.bias"] for k in range(parts)]
     ens = Ensemble(names, Additive(parts, dim), layers, lr=0.05, device="cpu")
-    # λ is relative to the scale of the data loss; 0.1 suits this toy's squared errors
+    # the paper's method (gradient coupling, eq. 7, fixed σ); λ is relative to the scale of the data loss,
+    # 0.1 suits this toy's squared errors
+    paper = {k: v for k, v in PAPER.items() if k != "lam"}
     cfg = RunConfig(task="toy", datasets=tuple(names), lam=0.1, batch_size=samples, epochs=60,
-                    epochs_per_iter=30, max_iters=8, tol=1e-2)
+                    epochs_per_iter=30, max_iters=8, tol=1e-2, **paper)
     return Session(RunDir(tmp_path / "run"), cfg, domains, ens, Regression(), torch.device("cpu"))
 
 
