@@ -165,7 +165,7 @@ def test_classification_on_unlabelled_data_is_refused(refused, mixed_dir, tmp_pa
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--lambda", "5"], ["--lambda (run has 10.0)"]),
+    (["--lambda", "5"], ["--lambda (run has 1.0)"]),
     (["--datasets", "shapes-1,blobs-1"], ["--datasets (run has shapes-1,stripes-1)"]),
     (["--arch", "convnet"], ["--arch (run has ae9)"]),
     (["--tol", "-1"], ["--tol"]),                        # adjustable on an existing run, but still checked
