@@ -136,6 +136,10 @@ def _pretrain_then_finetune(session: Session, state: dict, entry: dict, key: str
         labels = ["all"] * session.n
     groups = list(dict.fromkeys(labels))
     pre = entry.setdefault("pretrained", {"epochs": pre_epochs, "groups": labels})
+    if (pre["epochs"], pre["groups"]) != (pre_epochs, labels):
+        flag = "--pretrain-epochs" if pre["epochs"] != pre_epochs else "--groups"
+        raise UserError(f"{key} was started with {pre['epochs']} pretraining epochs and groups "
+                        f"{','.join(pre['groups'])}; rerun without {flag} to resume it")
     if not pre.get("checkpoint"):
         parts = pre.setdefault("parts", {})
         for g, label in enumerate(groups):

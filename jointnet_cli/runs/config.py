@@ -21,7 +21,8 @@ TASK_ARCHS: dict[str, tuple[str, ...]] = {"ae": ("ae9",), "classify": ("convnet"
 # Settings a later stage may change on an existing run (continuing IRLS longer or
 # with another tolerance, training with the other schedule of the same objective);
 # every other setting is fixed by the first stage.
-ADJUSTABLE = frozenset({"max_iters", "tol", "schedule", "sync_every", "eval_every"})
+ADJUSTABLE = frozenset({"max_iters", "tol", "schedule", "sync_every", "eval_every",
+                        "pretrain_epochs", "groups"})     # the last two: settings of finetune/groupshare, checked there
 
 # How the n networks take their steps (DESIGN §1 "Schedules"); both minimize the same objective.
 SCHEDULES = ("auto", "bcd", "batched")

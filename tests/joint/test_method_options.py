@@ -154,6 +154,14 @@ def test_groupshare_shares_inside_groups_only_and_counts_its_pretraining(cli, sy
     r = cli("baseline", "groupshare", "--task", "ae", "--datasets", DATASETS, "--run", tmp_path / "h",
             "--data-dir", synth_dir, *base, "--groups", "a,b")
     assert r.code == 2 and "--groups names 2 groups for 3 datasets" in r.err
+    # --groups belongs to groupshare: a run made by another stage takes it when groupshare starts
+    other = tmp_path / "other"
+    assert cli("baseline", "isolated", "--task", "ae", "--datasets", DATASETS, "--run", other, "--data-dir",
+               synth_dir, *base).code == 0
+    r = cli("baseline", "groupshare", "--run", other, "--data-dir", synth_dir, "--groups", "x,x,y", "--device", "cpu")
+    assert r.code == 0, r.err
+    assert json.loads((other / "state.json").read_text())["baselines"]["groupshare"]["pretrained"]["groups"] == \
+        ["x", "x", "y"]
 
 
 def test_paper_flag_sets_the_papers_method_and_flags_still_win(cli, synth_dir, tmp_path):
