@@ -206,7 +206,7 @@ class BatchedRounds:
             self.totals.zero_()
         coupled = c.flatten(1).any(dim=1).tolist()
         self.coupled = coupled if prox is None else [False] * len(coupled)      # eager steps skip uncoupled layers
-        self.prox_layers = [l for l, on in enumerate(coupled) if on] if prox is not None else []
+        self.prox_layers = {l for l, on in enumerate(coupled) if on} if prox is not None else set()
         self.prox = prox_matrix(c, prox).to(device=self.mix.device, dtype=self.mix.dtype) if self.prox_layers else None
         opts = [opt for (opt,) in ens.optimizers]
         capturable = self.use_graphs and "capturable" in opts[0].defaults       # Adam's state steps on the device

@@ -52,13 +52,10 @@ def run_irls(session: Session) -> dict:
         if current is None:
             # 1. weighting, from the parameters before this iteration's optimization: σ^(k) by the
             #    run's σ schedule, then w^(k) by its weight function
-            d2 = session.window_sq_distances()
-            refit = jw.sigma_from(d2)
             before = torch.tensor(iterations[-1]["sigma"], dtype=torch.float64) \
                 if iterations and "sigma" in iterations[-1] else None
-            sigma = jw.next_sigma(cfg.sigma, fixed=sigma_ws, refit=refit, previous=before, window_d2=d2,
-                                  kind=cfg.weight, rate=cfg.anneal)
-            w = jw.irls_weights(d2, sigma, cfg.weight)
+            sigma, refit, w = jw.weighting_step(session.window_sq_distances(), schedule=cfg.sigma, fixed=sigma_ws,
+                                                previous=before, kind=cfg.weight, rate=cfg.anneal)
             agreed = session.group.broadcast_json({"w": w.tolist(), "sigma": sigma.tolist(),     # ranks agree exactly
                                                    "refit": refit.tolist()})
             w, sigma = torch.tensor(agreed["w"], dtype=torch.float64), torch.tensor(agreed["sigma"], dtype=torch.float64)

@@ -84,6 +84,18 @@ SIGMA_SCHEDULES = ("fixed", "refit", "anneal")
 PENALTIES = ("raw", "normalized")
 
 
+def weighting_step(window_d2: torch.Tensor, *, schedule: str, fixed: torch.Tensor, previous: torch.Tensor | None,
+                   kind: str = "paper", rate: float = 1.4) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step 1 of an IRLS iteration from the parameters' window distances: (σ^(k), σ_refit, w^(k)).
+
+    σ^(k) by the σ schedule (`next_sigma`, with `previous` = σ^(k−1) or None at k = 1), then w^(k) by
+    the weight function (`irls_weights`)."""
+    refit = sigma_from(window_d2)
+    sigma = next_sigma(schedule, fixed=fixed, refit=refit, previous=previous, window_d2=window_d2, kind=kind,
+                       rate=rate)
+    return sigma, refit, irls_weights(window_d2, sigma, kind)
+
+
 def irls_weights(window_d2: torch.Tensor, sigma: torch.Tensor, kind: str = "paper") -> torch.Tensor:
     """IRLS weights (W, n, n) with w_iiw = 1.
 

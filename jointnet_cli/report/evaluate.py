@@ -75,13 +75,12 @@ def next_weights(session, state: dict):
     from jointnet_cli.joint import weights as jw
 
     cfg = session.cfg
-    d2 = session.window_sq_distances()
     its = state.get("irls", {}).get("iterations", [])
     fixed = torch.tensor(state["warmstart"]["sigma"], dtype=torch.float64)
     before = torch.tensor(its[-1]["sigma"], dtype=torch.float64) if its and "sigma" in its[-1] else None
-    sigma = jw.next_sigma(cfg.sigma, fixed=fixed, refit=jw.sigma_from(d2), previous=before, window_d2=d2,
-                          kind=cfg.weight, rate=cfg.anneal)
-    return jw.irls_weights(d2, sigma, cfg.weight)
+    _, _, w = jw.weighting_step(session.window_sq_distances(), schedule=cfg.sigma, fixed=fixed, previous=before,
+                                kind=cfg.weight, rate=cfg.anneal)
+    return w
 
 
 def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device: str = "auto",
