@@ -77,7 +77,7 @@ def main() -> None:
         run([*jointnet(), "prepare", "--builtin", "synth8", "--size", "32", "--train", "32", "--test", "8",
              "--data-dir", data])
         run([*jointnet(), "baseline", "isolated", "--task", "ae", "--datasets", "shapes-1", "--run", run_dir,
-             "--data-dir", data, "--width", args.width, "--batch-size", "16", "--epochs", "1", "--device", "cpu"])
+             "--data-dir", data, "--width", args.width, "--batch-size", "16", "--budget", "1", "--device", "cpu"])
         inputs = write_pngs(tmp / "in", args.n)
         common = ["complete", "--run", run_dir, "--dataset", "shapes-1", "--method", "isolated", "--device", args.device]
 

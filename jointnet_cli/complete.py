@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from jointnet_cli.errors import UserError
+from jointnet_cli.runs.atomic import process_umask
 from jointnet_cli.runs.trained import find_checkpoint
 
 if TYPE_CHECKING:
@@ -301,12 +302,6 @@ def _can_write(mode: str, fmt: str, cache: dict) -> bool:
     return cache[mode, fmt]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _stage(path: Path, pixels: np.ndarray, icc: bytes | None, umask: int) -> Path:
     """Write an image to a temporary file beside `path` (fsync'ed); the caller renames it into place.
 
@@ -390,7 +385,7 @@ def parse_box(text: str | None) -> tuple[int, int] | None:
 def _place_square(width: int, height: int, box: tuple[int, int] | None, size: int) -> tuple[tuple[int, int, int] | None, str | None]:
     """(x, y, size) of a size×size square hole at `box` (centred when None), or the problem with it."""
     if size < 1:
-        return None, f"the hole is empty (--size {size})"
+        return None, f"the hole is empty (--hole {size})"
     if size > min(width, height):
         return None, f"the {size}×{size} hole is larger than the {width}×{height} image"
     x, y = box if box is not None else ((width - size) // 2, (height - size) // 2)
@@ -561,7 +556,7 @@ def complete_images(run: Path | str, dataset: str, inputs: Sequence[str | Path],
     if batch_size < 1:
         raise UserError(f"--batch-size must be a whole number ≥ 1 (got {batch_size})")
     if mask is not None and (box is not None or size is not None):
-        raise UserError("--mask gives the hole; it cannot be combined with --box or --size")
+        raise UserError("--mask gives the hole; it cannot be combined with --box or --hole")
     ck = find_checkpoint(run, dataset, method, task="ae") if network is None else None
     size = size if size is not None else (ck.cfg.hole if ck else network.hole)
     files, problems = expand_inputs(inputs)
@@ -638,7 +633,7 @@ def _run(net: Network, jobs: list[_Job], cache: dict[int, Decoded], pool: Any, *
     from jointnet_cli.errors import RunFailure
     from jointnet_cli.runs.atomic import fsync_dir
 
-    umask = _umask()
+    umask = process_umask()
     for folder in {p.parent for j in jobs for p in (j.output, j.strip) if p is not None}:
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ Ctrl-C exits 130 with a note on how to resume. No traceback for any of these.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 
@@ -49,10 +50,21 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)                                # rank 0 says what is wrong (without importing torch here)
         ctx = getattr(e, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        _fail(" ".join(e.format_message().split()) + hint, 2)
+        _fail(usage_message(e) + hint, 2)
     if code == 130:
         _fail("interrupted; rerun the same command to resume from the last completed epoch", 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_message(e: Exception) -> str:
+    """A usage error on one line; a value outside an option's choices gets the nearest allowed spelling."""
+    text = " ".join(e.format_message().split()).replace("Value error, ", "")
+    wrong = re.search(r"'([^']*)' is not one of ((?:'[^']*'(?:, )?)+)", text)
+    if wrong:
+        from jointnet_cli.runs.config import did_you_mean
+
+        text = text.rstrip(".") + did_you_mean(wrong.group(1), re.findall(r"'([^']*)'", wrong.group(2)))
+    return text
 
 
 def _is_usage_error(e: Exception) -> bool:

@@ -8,16 +8,16 @@ from typing import Annotated, Optional
 import typer
 
 from jointnet_cli.cli import options as o
-from jointnet_cli.cli.options import merge
+from jointnet_cli.cli.options import merge, plain
 from jointnet_cli.cli.output import console, print_json, stdout
 from jointnet_cli.cli.recipe import load_recipe
-from jointnet_cli.cli.root import app
+from jointnet_cli.cli.root import Command, app
 
 _H = "Hole"
 _O = "Output"
 
 
-@app.command(epilog="Example: jointnet complete --run runs/quickstart --dataset shapes-1 assets/shapes-1.png "
+@app.command(cls=Command, epilog="Example: jointnet complete --run runs/quickstart --dataset shapes-1 assets/shapes-1.png "
                     "--side-by-side")
 def complete(
     images: Annotated[list[str], typer.Argument(help="Image files, folders (their images) or glob patterns.",
@@ -29,8 +29,9 @@ def complete(
         show_default="joint")] = None,
     box: Annotated[Optional[str], typer.Option(
         "--box", help="X,Y: top-left corner of the square hole, in input pixels. Default: centred.", rich_help_panel=_H)] = None,
-    size: Annotated[Optional[int], typer.Option(
-        "--size", help="Side of the square hole in input pixels.", show_default="the run's --hole", rich_help_panel=_H)] = None,
+    hole: Annotated[Optional[int], typer.Option(
+        "--hole", help="Side of the square hole in input pixels.", show_default="the run's --hole", rich_help_panel=_H)] = None,
+    size: Annotated[Optional[int], typer.Option("--size", hidden=True, help="Deprecated: --hole.")] = None,
     mask: Annotated[Optional[Path], typer.Option(
         "--mask", help="Binary image of the input's size, white = hole (any shape).", rich_help_panel=_H)] = None,
     out: Annotated[Optional[Path], typer.Option(
@@ -45,16 +46,23 @@ def complete(
 ) -> None:
     """Fill a hole in each image with the trained network of one dataset (the final joint network unless --method).
 
-    The hole is a --size square at --box (centred by default), or any shape given by --mask. Images of any size and any format Pillow reads: the network sees a context window around the hole resampled to its own resolution; the result is pasted back into the hole only, so every other pixel stays as decoded (bit-identical in PNG). Everything is checked before anything is written.
+    The hole is a --hole square at --box (centred by default), or any shape given by --mask. Images of any size and any format Pillow reads: the network sees a context window around the hole resampled to its own resolution; the result is pasted back into the hole only, so every other pixel stays as decoded (bit-identical in PNG). Everything is checked before anything is written.
     """
     from jointnet_cli.cli.training import resolve_run_path
     from jointnet_cli.complete import complete_images, parse_box
 
     # from a recipe: which run (run, or task + datasets) and the device; its `size` is an image size, not a hole
+    if size is not None:                                 # the old spelling: still works, says so
+        console().print("jointnet: warning: `complete --size` is deprecated; use --hole (same meaning)")
+        if hole is not None and hole != size:
+            from jointnet_cli.errors import UserError
+
+            raise UserError("give the hole side once: --hole (--size is its deprecated spelling)")
+        hole = size
     given = load_recipe(recipe, "complete")
     s = merge({k: v for k, v in given.items() if k in ("run", "task", "datasets", "device")},
-              dict(run=run, task=task, datasets=datasets, device=device))
-    run_path = resolve_run_path(s)
+              dict(run=run, task=plain(task), datasets=datasets, device=plain(device)))
+    run_path = resolve_run_path(s, "complete")
     xy = parse_box(box)
     con = console(quiet=json_)
 
@@ -73,7 +81,7 @@ def complete(
             bar.update(bars[phase], completed=done)
 
     with bar if bar is not None else nullcontext():
-        records = complete_images(run_path, dataset, images, method=method, box=xy, size=size, mask=mask, out=out,
+        records = complete_images(run_path, dataset, images, method=method, box=xy, size=hole, mask=mask, out=out,
                                   side_by_side=side_by_side, force=force, device=s.get("device") or "auto",
                                   batch_size=batch_size, progress=progress)
     if json_:

@@ -7,14 +7,15 @@ from typing import Annotated
 import typer
 
 from jointnet_cli.cli import options as o
-from jointnet_cli.cli.options import merge
+from jointnet_cli.cli.options import merge, plain
 from jointnet_cli.cli.output import console, print_json, stdout
 from jointnet_cli.cli.recipe import load_recipe
-from jointnet_cli.cli.root import app
+from jointnet_cli.cli.root import Command, app
 from jointnet_cli.cli.training import resolve_run_path
+from jointnet_cli.wording import plural
 
 
-@app.command(epilog="Example: jointnet evaluate --run runs/ae8 --plots")
+@app.command(cls=Command, epilog="Example: jointnet evaluate --run runs/ae8 --plots")
 def evaluate(
     run: o.Run = None,
     plots: Annotated[bool, typer.Option("--plots", help="Also draw PNG curves, weight heatmaps and sharing graphs.")] = False,
@@ -26,16 +27,14 @@ def evaluate(
 
     Prints a table (datasets × methods, best per row in bold, an average row) and writes report/results.json, results.csv and results.md, the sharing graph per window as DOT, and with --plots PNG curves, heatmaps of the IRLS weights and sharing graphs. When the datasets carry known groups, reports how well each window's weights recover them (adjusted Rand index).
     """
-    from pathlib import Path
-
     from jointnet_cli.report.evaluate import evaluate_run
 
-    s = merge(load_recipe(recipe, "evaluate"), dict(run=run, task=task, datasets=datasets, data_dir=data_dir,
-                                                     device=device))
-    run_path = resolve_run_path(s)
+    s = merge(load_recipe(recipe, "evaluate"), dict(run=run, task=plain(task), datasets=datasets,
+                                                     data_dir=data_dir, device=plain(device)))
+    run_path = resolve_run_path(s, "evaluate")
     con = console(quiet=json_)
     with con.status(f"evaluating {run_path}"):
-        result = evaluate_run(run_path, data_dir=Path(s.get("data_dir") or "data"), device=s.get("device") or "auto",
+        result = evaluate_run(run_path, data_dir=s.get("data_dir"), device=s.get("device") or "auto",
                               plots=plots, top_k=top_k)
     if json_:
         print_json(result)
@@ -54,7 +53,7 @@ def _print(result: dict) -> None:
     t = results_table(per, higher_is_better=result["higher_is_better"], methods_order=METHOD_ORDER)
     out.print(table_rich(t, title=f"test {metric} — {result['run']}", fmt="{:.5f}"))
     for m, b in result["budgets"].items():
-        out.print(f"  {m}: {b['epochs']} epochs per dataset ({b['budget']})")
+        out.print(f"  {m}: {plural(b['epochs'], 'epoch')} per dataset ({b['budget']})")
     if "group_recovery" in result:
         names = result["sharing"]["windows"]
         out.print("recovery of the known groups (ARI per window): "

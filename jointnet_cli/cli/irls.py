@@ -6,11 +6,11 @@ from jointnet_cli.cli import options as o
 from jointnet_cli.cli.options import command_flags, merge
 from jointnet_cli.cli.output import stdout
 from jointnet_cli.cli.recipe import load_recipe
-from jointnet_cli.cli.root import app
+from jointnet_cli.cli.root import Command, app
 from jointnet_cli.cli.training import emit, run_training_command
 
 
-@app.command(epilog="Examples: jointnet irls --task ae --datasets @synth8    |    jointnet irls --run runs/ae8 --max-iters 8")
+@app.command(cls=Command, epilog="Examples: jointnet irls --task ae --datasets @synth8    |    jointnet irls --run runs/ae8 --max-iters 8")
 def irls(
     task: o.Task = None, datasets: o.Datasets = None, run: o.Run = None, arch: o.Arch = None,
     size: o.Size = None, seed: o.Seed = None, lambda_: o.Lambda = None, lr: o.Lr = None,
@@ -21,7 +21,8 @@ def irls(
     paper: o.Paper = False, sigma: o.Sigma = None, anneal: o.Anneal = None, weight: o.Weight = None,
     penalty: o.Penalty = None, apply: o.Apply = None, start: o.Start = None, start_epochs: o.StartEpochs = None,
     lambda_grid: o.LambdaGrid = None, holdout: o.Holdout = None, eval_every: o.EvalEvery = None,
-    data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
+    data_dir: o.DataDir = None, device: o.Device = None, threads: o.Threads = None, recipe: o.Recipe = None,
+    json_: o.Json = False,
 ) -> None:
     """Robust joint learning: weighting (eq. 7) then optimization (eq. 8) until δ ≤ tol or max-iters.
 

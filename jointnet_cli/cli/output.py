@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 from rich.console import Console, Group
@@ -16,7 +17,10 @@ from jointnet_cli.joint.reporter import Reporter
 
 def console(quiet: bool = False) -> Console:
     """Human output goes to stderr so stdout stays clean for results and --json."""
-    return Console(stderr=True, quiet=quiet, highlight=False)
+    con = Console(stderr=True, quiet=quiet, highlight=False, log_path=False)
+    if not con.is_terminal:
+        con.soft_wrap = True                              # a log file gets whole lines, not 80-column wraps
+    return con
 
 
 def stdout() -> Console:
@@ -42,7 +46,9 @@ class RichReporter(Reporter):
     """A progress bar for the epochs in flight and a live table of finished stages/iterations.
 
     Notes (the command's header, "already done" messages) are held back until training starts or the
-    command ends well, so a command that fails before any work prints its one error line alone.
+    command ends well, so a command that fails before any work prints its one error line alone. When
+    stderr is not a terminal (a log file, a batch job) there is no live display: one plain line per
+    epoch and per IRLS iteration, printed as it ends.
     """
 
     def __init__(self, con: Console):
@@ -56,6 +62,7 @@ class RichReporter(Reporter):
         for col in ("k", "δ", "data loss", "test metric (mean)", "seconds"):
             self.table.add_column(col, justify="right")
         self.live: Live | None = None
+        self.started = False                          # has work begun (notes are then shown at once)?
         self._task = None
 
     def __enter__(self) -> "RichReporter":
@@ -64,8 +71,16 @@ class RichReporter(Reporter):
     def __exit__(self, kind, value, tb) -> None:
         if self.live is not None:
             self.live.__exit__(kind, value, tb)
+            self.con.line()                           # what follows starts below the table, not on its border
         elif kind is None:
             self._flush()
+
+    def _log(self, text: str) -> None:
+        """A timestamped line: rich's log on a terminal, one unwrapped plain line in a log file."""
+        if self.con.is_terminal:
+            self.con.log(text)
+        else:
+            self.con.print(f"[{time.strftime('%H:%M:%S')}] {text}", markup=False, soft_wrap=True)
 
     def note(self, text: str) -> None:
         """A line to show once work starts (or at a successful end)."""
@@ -80,8 +95,11 @@ class RichReporter(Reporter):
         return Group(self.table, self.progress) if self.table.row_count else Group(self.progress)
 
     def start(self, title: str, total: int) -> None:
+        self._flush()
+        self.started = True
+        if not self.con.is_terminal:
+            return
         if self.live is None:
-            self._flush()
             self.live = Live(self, console=self.con, refresh_per_second=4, transient=False)
             self.live.__enter__()
         self._task = self.progress.add_task(title, total=total)
@@ -101,16 +119,20 @@ class RichReporter(Reporter):
         if "metrics" in info:
             name, value = primary(info["metrics"])
             scored = f", test {name} {value:.5f}"
-        self.con.log(f"{label} epoch {info['epoch']}: data loss {_mean(info['data_loss']):.5f}{scored} "
+        self._log(f"{label} epoch {info['epoch']}: data loss {_mean(info['data_loss']):.5f}{scored} "
                      f"({info['seconds']:.1f} s)")
 
     def iteration(self, entry: dict) -> None:
         name, value = primary(entry["metrics"])
+        if not self.con.is_terminal:
+            self._log(f"IRLS iteration {entry['k']}: δ {entry['delta']:.4f}, data loss "
+                         f"{_mean(entry['objective']['data_loss']):.5f}, test {name} {value:.5f} ({entry['seconds']:.1f} s)")
+            return
         self.table.add_row(str(entry["k"]), f"{entry['delta']:.4f}",
                            f"{_mean(entry['objective']['data_loss']):.5f}", f"{name} {value:.5f}", f"{entry['seconds']:.1f}")
 
     def message(self, text: str) -> None:
-        if self.live is None:
+        if self.live is None and not self.started:
             self.note(text)
         else:
-            self.con.log(text)
+            self._log(text)

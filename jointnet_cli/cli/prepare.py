@@ -11,11 +11,11 @@ from jointnet_cli.cli import options as o
 from jointnet_cli.cli.options import merge
 from jointnet_cli.cli.output import console, print_json, stdout
 from jointnet_cli.cli.recipe import load_recipe
-from jointnet_cli.cli.root import app
+from jointnet_cli.cli.root import Command, app
 from jointnet_cli.errors import UserError
 
 
-@app.command(epilog=(
+@app.command(cls=Command, epilog=(
     "Examples: jointnet prepare birds --from ~/photos/birds --size 64 --train 500 --test 100    |    "
     "jointnet prepare --builtin synth8 --size 32"))
 def prepare(
@@ -28,7 +28,8 @@ def prepare(
         "--train", help="Training images per class (per domain for synth8), or 'all'.", show_default="500")] = None,
     test: Annotated[Optional[float], typer.Option(
         "--test", help="Test images per class (a count, or a fraction < 1).", show_default="100")] = None,
-    seed: o.Seed = None,
+    seed: Annotated[Optional[int], typer.Option(
+        "--seed", help="Seed of the train/test split (synth8: of the generated images).", show_default="0")] = None,
     force: Annotated[Optional[bool], typer.Option("--force", help="Overwrite an existing dataset.")] = None,
     data_dir: o.DataDir = None,
     recipe: o.Recipe = None,

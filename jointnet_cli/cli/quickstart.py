@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from jointnet_cli.cli import options as o
+from jointnet_cli.cli.options import plain
 from jointnet_cli.cli.output import RichReporter, console, print_json
-from jointnet_cli.cli.root import app
+from jointnet_cli.cli.root import Command, app
 
 
-@app.command(epilog="Example: jointnet quickstart    (then open runs/quickstart/report/results.md)")
+@app.command(cls=Command, epilog="Example: jointnet quickstart    (then open runs/quickstart/report/results.md)")
 def quickstart(
     run: Annotated[Path, typer.Option("--run", help="Run directory.")] = Path("runs/quickstart"),
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Where synth8 is (or will be) prepared.")] = Path("data"),
@@ -27,10 +28,11 @@ def quickstart(
     from jointnet_cli.joint.session import resolve_device
     from jointnet_cli.quickstart import run_quickstart
 
-    resolve_device(device or "auto")
+    device = plain(device) or "auto"
+    resolve_device(device)
     con = console(quiet=json_)
     with RichReporter(con) as reporter:
-        result = run_quickstart(data_dir=data_dir, run=run, device=device or "auto", reporter=reporter,
+        result = run_quickstart(data_dir=data_dir, run=run, device=device, reporter=reporter,
                                 say=lambda text: con.log(f"[bold]{text}[/]"))
     if json_:
         print_json(result)

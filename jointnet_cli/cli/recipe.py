@@ -8,6 +8,7 @@ command knows, or a value of the wrong type, is an error naming the key.
 
 from __future__ import annotations
 
+import difflib
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,17 +26,22 @@ RECIPE_KEYS: dict[str, type] = {
     "batch_size": int, "epochs": int, "epochs_per_iter": int, "max_iters": int, "tol": float,
     "block": str, "sync_every": int, "schedule": str, "hole": int, "width": int, "pretrained": bool, "init_weights": str, "augment": bool,
     "crop_scale": float, "jitter": float, "latent": int, "couple": str, "gamma": float, "lambda_k": float, "data_dir": str, "device": str, "run": str,
-    "train": int, "test": float, "builtin": str, "force": bool, "fraction": float,
+    "train": int, "test": float, "builtin": str, "force": bool, "fraction": float, "budget": int, "threads": int,
     "paper": bool, "sigma": str, "anneal": float, "weight": str, "penalty": str, "apply": str, "start": str,
     "start_epochs": int, "pretrain_epochs": int, "groups": str, "lambda_grid": str, "holdout": float, "eval_every": int,
 }
 COMMANDS = ("prepare", "warmstart", "irls", "baseline", "evaluate", "complete", "sample")
 
 
-def _check(key: str, value: Any, where: str) -> Any:
+def _check(key: str, value: Any, where: str, problems: list[str]) -> Any:
+    """`value` checked against the key's type; a problem is appended (naming the key) instead of raised,
+    so that every problem of a recipe is reported at once."""
     norm = key.replace("-", "_")
     if norm not in RECIPE_KEYS:
-        raise UserError(f"recipe {where}: unknown key {key!r}")
+        near = difflib.get_close_matches(norm, list(RECIPE_KEYS), n=1)
+        hint = f"; did you mean {near[0].replace('_', '-')!r}?" if near else ""
+        problems.append(f"{where}: unknown key {key!r}{hint}")
+        return None
     want = RECIPE_KEYS[norm]
     if norm == "lambda" and value == "auto":
         return value
@@ -44,7 +50,8 @@ def _check(key: str, value: Any, where: str) -> Any:
     if norm == "datasets" and isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ",".join(value)
     if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-        raise UserError(f"recipe {where}: {key!r} must be {want.__name__}, got {type(value).__name__} {value!r}")
+        problems.append(f"{where}: {key!r} must be {want.__name__}, got {type(value).__name__} {value!r}")
+        return None
     return value
 
 
@@ -52,7 +59,8 @@ def load_recipe(path: Path | None, command: str, *, own: tuple[str, ...] = ()) -
     """Settings from a recipe file for `command`, keyed by option name with underscores.
 
     Keys named in `own` are the command's own options: they are taken from its table only, returned
-    under "<command>.<key>", and a top-level key of the same name keeps its run-wide meaning.
+    under "<command>.<key>", and a top-level key of the same name keeps its run-wide meaning. Every
+    unknown key, table or wrong type is reported at once, in one line.
     """
     if path is None:
         return {}
@@ -62,19 +70,32 @@ def load_recipe(path: Path | None, command: str, *, own: tuple[str, ...] = ()) -
             data = tomllib.load(f)
     except FileNotFoundError:
         raise UserError(f"recipe not found: {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"recipe {path} is a directory, not a TOML file") from None
     except OSError as e:
         raise UserError(f"cannot read recipe {path}: {e.strerror or e}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise UserError(f"recipe {path} is not valid TOML ({type(e).__name__}: {str(e)[:200]})") from None
     out: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, value in data.items():                           # run-wide keys first: a command's table wins
+        if not isinstance(value, dict):
+            checked = _check(key, value, str(path), problems)
+            if checked is not None:
+                out[key.replace("-", "_")] = checked
     for key, value in data.items():
-        if isinstance(value, dict):
-            if key not in COMMANDS:
-                raise UserError(f"recipe {path}: unknown table [{key}] (tables are named after commands)")
+        if not isinstance(value, dict):
             continue
-        out[key.replace("-", "_")] = _check(key, value, str(path))
-    for key, value in data.get(command, {}).items():
-        norm = key.replace("-", "_")
-        checked = _check(key, value, f"{path} [{command}]")
-        out[f"{command}.{norm}" if norm in own else norm] = checked
+        if key not in COMMANDS:
+            near = difflib.get_close_matches(key, COMMANDS, n=1)
+            hint = f"; did you mean [{near[0]}]?" if near else " (tables are named after commands)"
+            problems.append(f"{path}: unknown table [{key}]{hint}")
+            continue
+        for sub, v in value.items():                          # every table is checked, not only this command's
+            checked = _check(sub, v, f"{path} [{key}]", problems)
+            if key == command and checked is not None:
+                norm = sub.replace("-", "_")
+                out[f"{command}.{norm}" if norm in own else norm] = checked
+    if problems:
+        raise UserError(f"recipe: {len(problems)} problem{'s' if len(problems) > 1 else ''}: " + "; ".join(problems))
     return out

@@ -9,39 +9,41 @@ from jointnet_cli.cli.options import config_settings
 from jointnet_cli.cli.output import RichReporter, console, print_json
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint.reporter import Reporter
-from jointnet_cli.runs.rundir import RunDir, default_run_path
+from jointnet_cli.runs.rundir import default_run_path
 
 
-def resolve_run_path(settings: dict[str, Any]) -> Path:
+def resolve_run_path(settings: dict[str, Any], command: str = "") -> Path:
     if settings.get("run"):
         return Path(settings["run"])
     if settings.get("task") and settings.get("datasets"):
         return default_run_path(settings["task"], settings["datasets"])
+    if command in ("evaluate", "complete", "sample"):
+        raise UserError("give --run DIR: the run directory to read")
     raise UserError("give --run DIR, or --task and --datasets for a new run")
 
 
 def run_training_command(command: str, settings: dict[str, Any], as_json: bool, stage: Callable[..., dict]) -> dict:
     """Run `stage` on the run the merged settings name, with a live display; return its result.
 
-    Under torchrun every process runs this; rank 0 alone draws progress and prints results.
+    The stage announces the resolved configuration (device, threads, seed, schedule, λ, data and run
+    directories) once its settings have been checked. Under torchrun every process runs this; rank 0
+    alone draws progress and prints results.
     """
+    from jointnet_cli.cli.options import set_threads
     from jointnet_cli.joint.distributed import close, from_environment
 
     run_path = resolve_run_path(settings)
-    data_dir = Path(settings.get("data_dir") or "data")
+    data_dir = settings.get("data_dir")              # None: the run's own (config.json), or data/ for a new run
+    set_threads(settings.get("threads"))
     group, device = from_environment(settings.get("device") or "auto")
     con = console(quiet=as_json or not group.writer)
     given = config_settings(settings)
-    existing = RunDir(run_path).exists()
-    ranks = f", {group.world} processes" if group.distributed else ""
     finished = False
     try:
         with RichReporter(con) as shown:              # its notes show only once the settings have been checked
             reporter = shown if group.writer else Reporter()     # other ranks stay silent
-            shown.note(f"[bold]jointnet {command}[/] run [cyan]{run_path}[/] ({'existing' if existing else 'new'}), "
-                          f"data {data_dir}, device {device}{ranks}, "
-                          f"seed {given.get('seed', 0) if not existing else 'from config'}")
-            result = stage(run_path, given, data_dir=data_dir, device=device, reporter=reporter, group=group)
+            result = stage(run_path, given, data_dir=data_dir, device=device, reporter=reporter, group=group,
+                           announce=f"jointnet {command}")
         finished = True
     finally:
         close(group, finished=finished)

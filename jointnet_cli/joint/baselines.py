@@ -11,7 +11,7 @@
 
 Budgets are fair by default: every baseline trains as many epochs per dataset
 as the joint method (its shareall start, warm start and all IRLS iterations; the
-planned maximum while IRLS has not run), unless `epochs` is given. Pretraining
+planned maximum while IRLS has not run), unless `epochs` (`--budget`) is given. Pretraining
 counts: finetune and groupshare spend P of those epochs (`--pretrain-epochs`,
 default half) on the union, and the rest fine-tuning.
 """
@@ -25,8 +25,10 @@ import torch
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint.session import Session
 from jointnet_cli.joint.shared import known_groups, train_shared
+from jointnet_cli.runs.config import BASELINES
+from jointnet_cli.wording import plural
 
-METHODS = ("isolated", "shareall", "l2", "l2-partial", "finetune", "groupshare")
+METHODS = BASELINES
 
 
 def baseline_key(method: str, fraction: float | None = None) -> str:
@@ -81,16 +83,17 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
     key = baseline_key(method, fraction)
     state = session.read_state()
     entry = state.setdefault("baselines", {}).setdefault(key, {"method": method})
+    if "epochs" in entry and epochs and epochs != entry["epochs"]:
+        budget_conflict(key, entry, epochs)
+        entry.update(epochs=epochs, budget="--budget")               # a plain baseline in progress: train on
     if entry.get("checkpoint"):
-        session.reporter.message(f"baseline {key} already trained ({entry['epochs']} epochs)")
+        session.reporter.message(f"baseline {key} already trained ({plural(entry['epochs'], 'epoch')})")
         return entry
     if "epochs" not in entry:
-        budget, why = (epochs, "--epochs") if epochs else joint_budget(session.cfg, state)
+        budget, why = (epochs, "--budget") if epochs else joint_budget(session.cfg, state)
         entry.update(epochs=budget, budget=why)
         if fraction is not None:
             entry["fraction"] = fraction
-    elif epochs and epochs != entry["epochs"]:
-        raise UserError(f"baseline {key} was started with --epochs {entry['epochs']}; rerun without --epochs to resume it")
     session.write_state(state)
 
     if method == "shareall":
@@ -114,6 +117,20 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
     return _finish(session, state, entry, key)
 
 
+def budget_conflict(key: str, entry: dict, epochs: int) -> None:
+    """A new --budget for a baseline already started: refused where it contradicts work done (a finished
+    baseline, more epochs already trained, or the pretraining split of finetune/groupshare)."""
+    done = entry.get("epochs_done", 0)
+    if entry.get("checkpoint"):
+        raise UserError(f"baseline {key} was trained with --budget {entry['epochs']}; drop --budget to keep it, "
+                        "or use a new --run")
+    if entry.get("method") in ("finetune", "groupshare") and "pretrained" in entry:
+        raise UserError(f"baseline {key} started with --budget {entry['epochs']} (its pretraining split depends on "
+                        "it); drop --budget to resume it")
+    if done > epochs:
+        raise UserError(f"--budget {epochs}: baseline {key} has already trained {plural(done, 'epoch')}")
+
+
 def _finish(session: Session, state: dict, entry: dict, key: str) -> dict:
     entry["checkpoint"] = session.save_snapshot(key, stage=key, epoch=entry["epochs"])
     entry["metrics"] = session.final_metrics(entry)
@@ -129,7 +146,7 @@ def _pretrain_then_finetune(session: Session, state: dict, entry: dict, key: str
     pre_epochs = session.cfg.pretrain_epochs or total // 2
     if not 1 <= pre_epochs < total:
         raise UserError(f"{key}: --pretrain-epochs must be at least 1 and below the budget of {total} epochs "
-                        f"(got {pre_epochs}; the budget may be set with --epochs)")
+                        f"(got {pre_epochs}; the budget may be set with --budget)")
     if key == "groupshare":
         labels = known_groups(session)
     else:

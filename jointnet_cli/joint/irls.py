@@ -31,8 +31,15 @@ def run_irls(session: Session) -> dict:
     ir = state.setdefault("irls", {"iterations": []})
     iterations: list[dict] = ir["iterations"]
     if ir.get("converged"):
-        session.reporter.message(f"IRLS already converged after {len(iterations)} iterations")
-        return ir
+        stop = ir.get("stopped", {})
+        if stop.get("delta", 0.0) <= cfg.tol or len(iterations) >= cfg.max_iters:
+            session.reporter.message(f"IRLS already converged after {len(iterations)} iterations")
+            return ir
+        session.reporter.message(f"continuing IRLS: δ = {stop['delta']:.4g} at iteration {stop.get('k')} is above "
+                                 f"the new --tol {cfg.tol:g}")
+        ir.pop("converged")
+        ir.pop("stopped", None)
+    ir.setdefault("settings", {k: getattr(cfg, k) for k in ("sigma", "anneal", "weight", "penalty")})
 
     # Parameters to continue from: an unfinished iteration, the last finished one, or the warm start.
     current = ir.get("current")

@@ -181,13 +181,15 @@ class Session:
         activations `batched` would hold for all n networks at once). A single network (shareall) has
         nothing to batch and trains as bcd.
 
-        With --sync-every, or under torchrun, `bcd` trains against anchors fixed between
+        `auto` with `--block step` is bcd (batched has no block). With --sync-every, or under torchrun, `bcd` trains against anchors fixed between
         synchronisation points ("bcd-sync", the same in one process and in several)."""
         if self.n == 1 and not self.group.distributed:
             return "bcd"
         if self.group.distributed or self.cfg.sync_every is not None:
             return "bcd-sync"
         if self.cfg.schedule == "auto":
+            if self.cfg.block == "step":                    # the user's bcd block decides
+                return "bcd"
             small = self.cfg.arch in BATCHED_ON_GPU and hasattr(self.task, "criterion")
             return "batched" if self.device.type == "cuda" and small else "bcd"
         return self.cfg.schedule

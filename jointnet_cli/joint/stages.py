@@ -19,24 +19,27 @@ from jointnet_cli.joint.irls import run_irls
 from jointnet_cli.joint.reporter import Reporter
 from jointnet_cli.joint.session import Session, resolve_device
 from jointnet_cli.joint.warmstart import run_warmstart
-from jointnet_cli.runs.config import RunConfig, lambda_grid
-from jointnet_cli.runs.configure import configure_run
-from jointnet_cli.runs.rundir import RunDir
+from jointnet_cli.runs.config import TASK_ONLY, RunConfig, lambda_grid
+from jointnet_cli.runs.configure import configure_run, stage_updates
+from jointnet_cli.runs.rundir import RunDir, data_dir_record, run_data_dir
+from jointnet_cli.wording import plural
 
 
 @contextmanager
-def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: Path | str = "data",
+def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: Path | str | None = None,
                      device: str = "auto", reporter: Reporter | None = None,
-                     group: Group | None = None) -> Iterator[Session]:
+                     group: Group | None = None, announce: str | None = None) -> Iterator[Session]:
     """Validate settings, lock the run directory, create its config.json if new, and open a Session.
 
-    `given` holds RunConfig fields (datasets as a spec: "a,b,c" or "@synth8").
+    `given` holds RunConfig fields (datasets as a spec: "a,b,c" or "@synth8"). `data_dir` None: the one
+    the run was created with (config.json "data_dir"), or `data` for a new run. `announce`: a title for
+    the line that tells the reporter the resolved configuration (device, threads, seed, schedule, λ, …).
     Nothing is written before every setting has been checked. Under torchrun
     (`group` with several ranks) rank 0 does all of this and sends the
     configuration to the other ranks, which never touch the run directory.
     """
     group = group or Group()
-    run, data_dir = RunDir(run_path), Path(data_dir)
+    run, data_dir = RunDir(run_path), run_data_dir(run_path, data_dir)
     if not group.writer:
         sent = group.broadcast_json(None)
         if "error" in sent:
@@ -59,14 +62,21 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
             check_world(group, len(cfg.datasets))
             if group.distributed and cfg.schedule == "batched":
                 raise UserError("--schedule batched trains every network in one process; under torchrun use bcd")
+            if group.distributed and cfg.block == "step":
+                raise UserError("--block step: torchrun processes train whole epochs between exchanges; "
+                                "use --block epoch (or one process)")
             session = Session.open(run, cfg, data_dir=data_dir, device=dev, reporter=reporter, group=group)
             config = cfg.to_json(layers=session.ens.layers, data=prints, chains=session.ens.chains,
                                  window_names=session.window_names)
             if new:
-                run.write_config(config)
+                run.write_config({**config, "data_dir": data_dir_record(data_dir)})
+            elif updates := stage_updates(run.read_config(), cfg):      # stage settings this command set
+                run.write_config({**run.read_config(), **updates})
             group.broadcast_json({"config": config, "sync_every": cfg.sync_every})
             told = True
             group.share_from_writer(session.ens, with_optimizer=False)
+            if announce and session.reporter is not None:
+                session.reporter.message(f"{announce}: {describe(session, data_dir, new)}")
             if cfg.lam == "auto":
                 if group.distributed:
                     raise UserError("--lambda auto searches in one process; run it once without torchrun "
@@ -79,6 +89,20 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
         if group.distributed and not told:                   # the other ranks wait for a configuration
             group.broadcast_json({"error": str(e), "exit": 2 if isinstance(e, UserError) else 1})
         raise
+
+
+def describe(session: Session, data_dir: Path, new: bool) -> str:
+    """The configuration a stage resolved, in one line: run and data directories, device (GPU name),
+    threads, seed, schedule (what `auto` chose), λ and the method."""
+    import torch
+
+    cfg, dev = session.cfg, session.device
+    device = f"cuda ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else "cpu"
+    schedule = session.schedule + (" (auto)" if cfg.schedule == "auto" else "")
+    lam = f"auto over {cfg.lambda_grid}" if cfg.lam == "auto" else f"{cfg.lam:g}"
+    return (f"run {session.run.path} ({'new' if new else 'existing'}), data {data_dir}, device {device}, "
+            f"{plural(torch.get_num_threads(), 'thread')}, seed {cfg.seed}, task {cfg.task} ({cfg.arch}), "
+            f"schedule {schedule}, λ {lam}, coupling {cfg.apply}, weight {cfg.weight}, σ {cfg.sigma}")
 
 
 class TrialReporter(Reporter):
@@ -142,7 +166,9 @@ def trial_settings(cfg: RunConfig, lam: float, trials: int) -> dict[str, Any]:
     """The settings of one λ trial: the run's own, with that λ, scored on held-out data, and a budget of
     about 1/trials of the run's (warm start, IRLS iterations and shareall start each scaled, ≥ 1), so the
     whole search costs about one run."""
-    given = {f.name: getattr(cfg, f.name) for f in fields(RunConfig) if f.name not in ("extra", "sync_every")}
+    other_tasks = {k for task, keys in TASK_ONLY.items() if task != cfg.task for k in keys}
+    given = {f.name: getattr(cfg, f.name) for f in fields(RunConfig)
+             if f.name not in ("extra", "sync_every", *other_tasks)}
     given.update(datasets=",".join(cfg.datasets), lam=lam, evaluate_on="holdout",
                  epochs=max(1, round(cfg.epochs / trials)), max_iters=max(1, round(cfg.max_iters / trials)))
     if cfg.start == "shareall":

@@ -11,6 +11,7 @@ import torch
 from jointnet_cli.joint import weights as jw
 from jointnet_cli.joint.session import Session
 from jointnet_cli.joint.shared import train_shared
+from jointnet_cli.wording import plural
 
 
 def objective_terms(session: Session, c: torch.Tensor, losses: list[float],
@@ -59,7 +60,7 @@ def run_warmstart(session: Session) -> dict:
     state = session.read_state()
     ws = state.setdefault("warmstart", {})
     if ws.get("checkpoint"):
-        session.reporter.message(f"warm start already done ({ws['epochs_done']} epochs)")
+        session.reporter.message(f"warm start already done ({plural(ws['epochs_done'], 'epoch')})")
         return ws
     ones = session.all_ones()
     c = session.coupling(ones)                                    # eq. 5 as an instance of eq. 6 (raw: no σ yet)

@@ -18,7 +18,8 @@ from jointnet_cli.report.recovery import group_recovery
 from jointnet_cli.report.tables import results_table, table_csv, table_json, table_markdown
 from jointnet_cli.runs.atomic import atomic_write_bytes, atomic_write_json
 from jointnet_cli.runs.config import RunConfig
-from jointnet_cli.runs.rundir import RunDir
+from jointnet_cli.runs.configure import check_same_data
+from jointnet_cli.runs.rundir import RunDir, run_data_dir
 
 METHOD_ORDER = ["joint", "isolated", "l2", "l2-partial-25", "l2-partial-50", "shareall", "finetune", "groupshare"]
 
@@ -83,9 +84,11 @@ def next_weights(session, state: dict):
     return w
 
 
-def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device: str = "auto",
+def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, device: str = "auto",
                  plots: bool = False, top_k: int = 3) -> dict[str, Any]:
-    """Evaluate every trained method of the run; write report/results.{json,csv,md} (and plots)."""
+    """Evaluate every trained method of the run; write report/results.{json,csv,md} (and plots).
+
+    `data_dir` None: the directory the run was created with (config.json "data_dir")."""
     from jointnet_cli.joint.session import Session, resolve_device
 
     run = RunDir(run_path)
@@ -98,7 +101,9 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str = "data", device:
     methods = trained_methods(state)
     if not methods:
         raise UserError(f"run {run.path} has no finished method yet (train irls or a baseline first)")
-    session = Session.open(run, cfg, data_dir=Path(data_dir), device=resolve_device(device))
+    data_dir = run_data_dir(run.path, data_dir)
+    check_same_data(run, cfg, data_dir)
+    session = Session.open(run, cfg, data_dir=data_dir, device=resolve_device(device))
     task = session.task
     names = list(cfg.datasets)
 

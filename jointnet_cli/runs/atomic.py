@@ -7,6 +7,7 @@ the old complete file or the new complete file, never a half-written one.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -29,6 +30,14 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+@functools.lru_cache(maxsize=1)
+def process_umask() -> int:
+    """The process's umask (read once: reading it means setting it, which is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (temporary file, fsync, rename)."""
     atomic_write(path, lambda f: f.write(data))
@@ -40,6 +49,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~process_umask())          # as an ordinary new file (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -18,14 +18,30 @@ RUN_FORMAT = "jointnet-run/1"
 TASK_ARCHS: dict[str, tuple[str, ...]] = {"ae": ("ae9",), "classify": ("convnet", "resnet18", "inception_v3"),
                                      "gan": ("dcgan", "began")}
 
-# Settings a later stage may change on an existing run (continuing IRLS longer or
-# with another tolerance, training with the other schedule of the same objective);
-# every other setting is fixed by the first stage.
-ADJUSTABLE = frozenset({"max_iters", "tol", "schedule", "sync_every", "eval_every",
-                        "pretrain_epochs", "groups"})     # the last two: settings of finetune/groupshare, checked there
+# Settings that belong to one stage: free until that stage has started, then fixed by the work it has done
+# (runs.configure.stage_conflicts names the iteration or stage that fixed them). A command that sets one
+# for the stage it starts records it in config.json, which always holds the value in force.
+STAGE_SETTINGS: dict[str, str] = {"epochs": "warmstart", "epochs_per_iter": "irls", "max_iters": "irls",
+                                  "tol": "irls", "sigma": "irls", "anneal": "irls", "weight": "irls",
+                                  "penalty": "irls"}
+
+# Settings a later command may change on an existing run: the stage settings above (within their rule),
+# and settings of each command (the schedule of the same objective, scoring, finetune/groupshare's own,
+# checked there); every other setting is fixed by the first stage.
+ADJUSTABLE = frozenset({*STAGE_SETTINGS, "schedule", "sync_every", "eval_every", "pretrain_epochs", "groups"})
 
 # How the n networks take their steps (DESIGN §1 "Schedules"); both minimize the same objective.
 SCHEDULES = ("auto", "bcd", "batched")
+BLOCKS = ("epoch", "step")                    # bcd's block: one epoch of a network, or one mini-batch
+DEVICES = ("auto", "cpu", "cuda")
+COUPLES = ("g", "d", "both")                  # gan: the coupled players
+BASELINES = ("isolated", "shareall", "l2", "l2-partial", "finetune", "groupshare")
+
+# Settings that mean something for one task only: given for another task they are refused, and config.json
+# records them only for their task.
+TASK_ONLY: dict[str, tuple[str, ...]] = {"ae": ("hole",),
+                                         "classify": ("pretrained", "init_weights", "augment", "crop_scale", "jitter"),
+                                         "gan": ("latent", "couple", "gamma", "lambda_k")}
 
 # The method's choices, with the paper's values: `--paper` sets exactly these (and runs created before the
 # options existed read them for the keys they lack).
@@ -89,6 +105,10 @@ class RunConfig:
         d.pop("sync_every")              # a setting of each command (like a flag), never fixed for the run
         d["datasets"] = list(self.datasets)
         d["lambda"] = d.pop("lam")
+        for task, keys in TASK_ONLY.items():             # only the settings that apply to this run's task
+            if task != self.task:
+                for k in keys:
+                    d.pop(k)
         out = {"format": RUN_FORMAT, **d, "layers": layers, "data": data, **self.extra}
         if chains:
             out["chains"] = chains
@@ -120,7 +140,7 @@ class RunConfig:
                  if k in values and not isinstance(values[k], str)]
         if wrong:
             raise UserError(f"{where}: {wrong[0]!r} must be a string")
-        problems = validate(values, require=("task", "datasets"))
+        problems = validate(values, require=("task", "datasets"), task_options=False)
         if problems:
             raise UserError(f"{where} is not a valid run configuration: " + "; ".join(problems))
         return cls(**values, extra=extra)
@@ -134,6 +154,24 @@ def lambda_grid(text: str) -> list[float]:
     return [float(x) for x in str(text).split(",") if x.strip()]
 
 
+def did_you_mean(value: Any, allowed: Any) -> str:
+    """'; did you mean 'x'?' for the nearest allowed spelling, or ''."""
+    import difflib
+
+    near = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def inapplicable(task: str, values: dict[str, Any]) -> list[str]:
+    """Settings given for a task they do not apply to (refused: no flag is silently ignored)."""
+    out = []
+    for owner, keys in TASK_ONLY.items():
+        if owner != task:
+            out += [f"--{k.replace('_', '-')} applies to --task {owner} only (this run is {task})"
+                    for k in keys if k in values]
+    return out
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -142,15 +180,18 @@ def _is_num(v: Any) -> bool:
     return (isinstance(v, (int, float)) and not isinstance(v, bool)) and v == v and abs(v) != float("inf")
 
 
-def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]:
-    """Every problem with a set of settings, named by the flag a user types."""
+def validate(values: dict[str, Any], require: tuple[str, ...] = (), *, task_options: bool = True) -> list[str]:
+    """Every problem with a set of settings, named by the flag a user types. `task_options`: refuse
+    settings of another task (off when reading a stored config.json, which older versions wrote in full)."""
     problems: list[str] = []
     for key in require:
         if values.get(key) in (None, "", ()):
             problems.append(f"--{key.replace('_', '-')} is required")
     task = values.get("task")
     if task is not None and (not isinstance(task, str) or task not in TASK_ARCHS):
-        problems.append(f"--task {task!r} is not one of {', '.join(TASK_ARCHS)}")
+        problems.append(f"--task {task!r} is not one of {', '.join(TASK_ARCHS)}{did_you_mean(task, TASK_ARCHS)}")
+    elif task is not None and task_options:
+        problems += inapplicable(task, values)
     arch = values.get("arch")
     if arch and task in TASK_ARCHS and arch not in TASK_ARCHS[task]:
         problems.append(f"--arch {arch!r} does not serve task {task!r} (choose {', '.join(TASK_ARCHS[task])})")
@@ -165,7 +206,7 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
             problems.append(f"{flag} must be a number > 0{' or auto' if key == 'lam' else ''} (got {values[key]!r})")
     for key, allowed in CHOICES.items():
         if key in values and values[key] not in allowed:
-            problems.append(f"--{key} must be {' or '.join(allowed)} (got {values[key]!r})")
+            problems.append(f"--{key} must be {' or '.join(allowed)} (got {values[key]!r}{did_you_mean(values[key], allowed)})")
     if "anneal" in values and not (_is_num(values["anneal"]) and values["anneal"] > 1):
         problems.append(f"--anneal must be a number > 1 (got {values['anneal']!r})")
     for key in ("start_epochs", "pretrain_epochs", "eval_every"):
@@ -207,10 +248,16 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = ()) -> list[str]
         problems.append(f"gamma must be in (0, 1] (got {values['gamma']!r})")
     if "lambda_k" in values and not (_is_num(values["lambda_k"]) and values["lambda_k"] > 0):
         problems.append(f"lambda-k must be > 0 (got {values['lambda_k']!r})")
-    if "block" in values and values["block"] not in ("epoch", "step"):
-        problems.append(f"--block must be 'epoch' or 'step' (got {values['block']!r})")
+    if "block" in values and values["block"] not in BLOCKS:
+        problems.append(f"--block must be epoch or step (got {values['block']!r}{did_you_mean(values['block'], BLOCKS)})")
+    if values.get("block") == "step" and values.get("schedule") == "batched":
+        problems.append("--block step applies to --schedule bcd (batched steps every network at once, there is no block)")
+    if values.get("block") == "step" and values.get("sync_every") is not None:
+        problems.append("--block step and --sync-every exclude each other (synchronised bcd trains whole epochs "
+                        "between anchor refreshes)")
     if "schedule" in values and values["schedule"] not in SCHEDULES:
-        problems.append(f"--schedule must be auto, bcd or batched (got {values['schedule']!r})")
+        problems.append(f"--schedule must be auto, bcd or batched (got {values['schedule']!r}"
+                        f"{did_you_mean(values['schedule'], SCHEDULES)})")
     elif values.get("schedule") == "batched" and values.get("task") == "gan":
         problems.append("--schedule batched trains one loss per network; GAN runs (D then G steps) use --schedule bcd")
     ds = values.get("datasets")

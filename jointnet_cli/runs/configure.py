@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.runs.config import ADJUSTABLE, TASK_ARCHS, RunConfig, validate
+from jointnet_cli.runs.config import ADJUSTABLE, STAGE_SETTINGS, TASK_ARCHS, RunConfig, inapplicable, validate
 from jointnet_cli.runs.rundir import RunDir
+from jointnet_cli.wording import plural
 
 FLAG = {"lam": "--lambda", "image_size": "--size"}
 
@@ -27,6 +28,61 @@ def _data_fingerprints(data_dir: Path, names: list[str]) -> tuple[dict[str, str]
     manifests = [read_manifest(data_dir, name) for name in names]
     prints = {name: m.get("sha256", {}).get("train.safetensors", "") for name, m in zip(names, manifests)}
     return prints, manifests
+
+
+IRLS_METHOD = ("sigma", "anneal", "weight", "penalty")     # fixed by IRLS iteration 1's weighting
+
+
+def stage_conflicts(cfg: RunConfig, given: dict[str, Any], state: dict[str, Any]) -> list[str]:
+    """Stage settings in `given` that contradict work already done, each naming what fixed it.
+
+    The warm start's `--epochs` is free until it has trained more epochs (or finished); `--epochs-per-iter`
+    applies from the next IRLS iteration on (or to the one in progress, if it has not trained more); the σ
+    schedule, weight and penalty are fixed by IRLS iteration 1. `--max-iters` and `--tol` always apply:
+    raising one or lowering the other continues a finished run."""
+    problems: list[str] = []
+    ws, ir = state.get("warmstart", {}), state.get("irls", {})
+    ws, ir = (ws if isinstance(ws, dict) else {}), (ir if isinstance(ir, dict) else {})
+    if "epochs" in given and given["epochs"] != cfg.epochs:
+        done = ws.get("epochs_done", 0)
+        if ws.get("checkpoint"):
+            problems.append(f"--epochs {given['epochs']}: the warm start was trained with --epochs "
+                            f"{ws.get('epochs', cfg.epochs)} (drop --epochs, or use a new --run)")
+        elif isinstance(done, int) and done > given["epochs"]:
+            problems.append(f"--epochs {given['epochs']}: the warm start has already trained {plural(done, 'epoch')}")
+    current = ir.get("current") if isinstance(ir.get("current"), dict) else None
+    if "epochs_per_iter" in given and current:
+        done = current.get("epochs_done", 0)
+        if isinstance(done, int) and done > given["epochs_per_iter"]:
+            problems.append(f"--epochs-per-iter {given['epochs_per_iter']}: IRLS iteration {current.get('k')} "
+                            f"has already trained {plural(done, 'epoch')}")
+    if ir.get("iterations") or current:
+        recorded = ir.get("settings") if isinstance(ir.get("settings"), dict) else {}
+        for key in IRLS_METHOD:
+            was = recorded.get(key, getattr(cfg, key))
+            if key in given and given[key] != was:
+                problems.append(f"{flag(key)} {given[key]}: IRLS iteration 1 was computed with {flag(key)} {was} "
+                                "(use a new --run to compare)")
+    return problems
+
+
+def stage_updates(stored: dict[str, Any], cfg: RunConfig) -> dict[str, Any]:
+    """config.json keys whose value in force (`cfg`, after a command's accepted stage settings) differs
+    from the file: what to write back so that config.json says what the stages ran with."""
+    return {k: getattr(cfg, k) for k in STAGE_SETTINGS if stored.get(k) != getattr(cfg, k)}
+
+
+def check_same_data(run: RunDir, cfg: RunConfig, data_dir: Path) -> dict[str, str]:
+    """The sha256 of every dataset's training split in `data_dir`, refused (one line naming the dataset)
+    when it differs from the one recorded in the run's config.json."""
+    prints, _ = _data_fingerprints(data_dir, list(cfg.datasets))
+    stored = run.read_config().get("data", {})
+    stored = stored if isinstance(stored, dict) else {}
+    changed = [n for n in cfg.datasets if stored.get(n) and stored[n] != prints[n]]
+    if changed:
+        raise UserError(f"dataset {changed[0]} in {data_dir} differs from the one run {run.path} was trained on "
+                        f"(sha256 of train.safetensors); give the --data-dir it was trained on")
+    return prints
 
 
 def configure_run(run: RunDir, given: dict[str, Any], *, data_dir: Path) -> tuple[RunConfig, dict[str, str], bool]:
@@ -45,6 +101,8 @@ def configure_run(run: RunDir, given: dict[str, Any], *, data_dir: Path) -> tupl
 
     if run.exists():
         cfg = RunConfig.from_json(run.read_config(), where=str(run.config_path))
+        if problems := inapplicable(cfg.task, given):
+            raise UserError("; ".join(problems))
         conflicts = []
         for f in fields(RunConfig):
             key = f.name
@@ -56,14 +114,13 @@ def configure_run(run: RunDir, given: dict[str, Any], *, data_dir: Path) -> tupl
                 f"run {run.path} was created with other settings: {'; '.join(conflicts)}; "
                 "drop those flags or use a new --run"
             )
-        prints, _ = _data_fingerprints(data_dir, list(cfg.datasets))
-        stored = run.read_config().get("data", {})
-        changed = [n for n in cfg.datasets if stored.get(n) and stored[n] != prints[n]]
-        if changed:
-            raise UserError(f"dataset {changed[0]} in {data_dir} differs from the one run {run.path} was trained on")
+        prints = check_same_data(run, cfg, data_dir)
+        problems = stage_conflicts(cfg, given, run.read_state())
+        if problems:
+            raise UserError(f"run {run.path}: " + "; ".join(problems))
         cfg = cfg.with_adjustments(given)
         problems = validate({"task": cfg.task, "schedule": cfg.schedule,     # an adjustment that does not fit the run
-                             "sync_every": cfg.sync_every})
+                             "sync_every": cfg.sync_every, "block": cfg.block})
         if problems:
             raise UserError("; ".join(problems))
         return cfg, prints, False

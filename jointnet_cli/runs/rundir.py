@@ -84,6 +84,33 @@ class RunDir:
         atomic_write_json(self.state_path, {**state, "format": STATE_FORMAT})
 
 
+def data_dir_record(data_dir: Path | str) -> dict[str, str]:
+    """config.json["data_dir"]: the --data-dir a run was created with, as given and resolved."""
+    return {"given": str(data_dir), "resolved": str(Path(data_dir).resolve())}
+
+
+def run_data_dir(run_path: Path | str, given: Path | str | None = None) -> Path:
+    """Where a run's prepared datasets live: `given` (--data-dir) when set, else the directory the run was
+    created with (its resolved path, or the path as given when the resolved one is gone, e.g. a project
+    moved to another machine), else `data`."""
+    if given is not None:
+        return Path(given)
+    run = RunDir(run_path)
+    if run.exists():
+        try:
+            record = run.read_config().get("data_dir")
+        except (UserError, AttributeError):
+            record = None                               # the run's own checks report a broken config.json
+        if isinstance(record, dict):
+            resolved, as_given = record.get("resolved"), record.get("given")
+            for candidate in (resolved, as_given):
+                if isinstance(candidate, str) and candidate and Path(candidate).is_dir():
+                    return Path(candidate)
+            if isinstance(resolved, str) and resolved:
+                return Path(resolved)
+    return Path("data")
+
+
 def default_run_path(task: str, datasets_spec: str, root: Path = Path("runs")) -> Path:
     """`runs/<task>-<datasets>`: the collection name for `@name`, else the names joined by '+'."""
     spec = datasets_spec.strip()

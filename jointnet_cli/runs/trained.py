@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from jointnet_cli.errors import UserError
+from jointnet_cli.wording import article
 
 TASK_WORDS = {"ae": "auto-encoder", "classify": "classifier", "gan": "GAN"}
 
@@ -31,7 +32,7 @@ def find_checkpoint(run_path: Path | str, dataset: str, method: str | None, *, t
         raise UserError(f"no run at {run.path} (config.json missing)")
     cfg = RunConfig.from_json(run.read_config(), where=str(run.config_path))
     if cfg.task != task:
-        raise UserError(f"run {run.path} trains task {cfg.task!r}; this command needs a {task!r} run")
+        raise UserError(f"run {run.path} trains task {cfg.task}; this command needs {article(task)} run")
     if dataset not in cfg.datasets:
         raise UserError(f"unknown dataset {dataset!r} for --dataset; run {run.path} has {', '.join(cfg.datasets)}")
     methods = trained_methods(run.read_state())

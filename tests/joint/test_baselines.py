@@ -35,17 +35,17 @@ def test_every_baseline_then_evaluate_on_a_tiny_run(cli, synth_dir, tmp_path):
     run = tmp_path / "run"
     common = ["--run", run, "--data-dir", synth_dir]
     # a baseline may be the first stage of a run: it fixes the configuration (here the warm-start
-    # epochs come from a recipe; the baseline's own --epochs is its budget)
+    # epochs come from a recipe; the baseline's own --budget is its budget)
     recipe = tmp_path / "r.toml"
     recipe.write_text("epochs = 2\nepochs-per-iter = 3\n")
     r = cli("baseline", "isolated", "--task", "ae", "--datasets", DATASETS, *common, *FLAGS, "--recipe", recipe,
-            "--epochs", "1", "--json")
+            "--budget", "1", "--json")
     assert r.code == 0, r.err
     assert json.loads((run / "config.json").read_text())["datasets"] == DATASETS.split(",")
-    assert r.json["epochs"] == 1 and r.json["budget"] == "--epochs"
+    assert r.json["epochs"] == 1 and r.json["budget"] == "--budget"
 
-    for args in (["l2", "--epochs", "1"], ["l2-partial", "--fraction", "0.5", "--epochs", "1"],
-                 ["shareall", "--epochs", "1"], ["finetune", "--epochs", "3"]):
+    for args in (["l2", "--budget", "1"], ["l2-partial", "--fraction", "0.5", "--budget", "1"],
+                 ["shareall", "--budget", "1"], ["finetune", "--budget", "3"]):
         r = cli("baseline", *args, *common, "--json")
         assert r.code == 0, r.err
     state = json.loads((run / "state.json").read_text())

@@ -314,7 +314,7 @@ def test_complete_with_a_dataset_the_run_does_not_have_is_refused(refused, run, 
 
 def test_sample_on_an_ae_run_is_refused(refused, run, tmp_path):
     refused(["sample", "--run", run, "--dataset", "shapes-1", "-n", "4", "--out", tmp_path / "grid.png",
-             "--device", "cpu"], "'ae'", "'gan'")
+             "--device", "cpu"], "task ae", "a gan run")
 
 
 def test_evaluate_on_a_folder_that_is_not_a_run_is_refused(refused, synth_dir, tmp_path):
@@ -329,7 +329,7 @@ def test_evaluate_on_a_folder_that_is_not_a_run_is_refused(refused, synth_dir, t
     (["l2-partial", "--fraction", "1.5"], ["--fraction", "1.5"]),
     (["l2-partial", "--fraction", "-0.25"], ["--fraction"]),
     (["nosuchmethod"], ["nosuchmethod", "isolated"]),
-    (["isolated", "--epochs", "0"], ["--epochs"]),
+    (["isolated", "--budget", "0"], ["--budget"]),
 ])
 def test_a_bad_baseline_is_refused(refused, run, synth_dir, args, words):
     refused(["baseline", *args, "--run", run, "--data-dir", synth_dir, "--device", "cpu"], *words)

@@ -21,7 +21,7 @@ TINY = [*BASE, "--epochs", "3", "--epochs-per-iter", "2", "--max-iters", "2", "-
 STAGES = {
     "warmstart": ["warmstart", *TINY],
     "irls": ["irls", *TINY],
-    "baseline": ["baseline", "l2-partial", "--fraction", "0.5", "--epochs", "4", *BASE],
+    "baseline": ["baseline", "l2-partial", "--fraction", "0.5", "--budget", "4", *BASE],
 }
 
 

@@ -106,9 +106,9 @@ def test_classify_baselines_and_evaluate_report_per_class_accuracy(cli, synth_di
             "--epochs-per-iter", "1", "--max-iters", "1", "--device", "cpu")
     assert r.code == 0, r.err
     for args in (["shareall"], ["l2"], ["l2-partial", "--fraction", "0.5"], ["isolated"]):
-        r = cli("baseline", *args, *common, "--epochs", "1")
+        r = cli("baseline", *args, *common, "--budget", "1")
         assert r.code == 0, r.err
-    r = cli("baseline", "finetune", *common, "--epochs", "2")      # 1 epoch pretraining on the union, 1 alone
+    r = cli("baseline", "finetune", *common, "--budget", "2")      # 1 epoch pretraining on the union, 1 alone
     assert r.code == 0, r.err
     from jointnet_cli.runs.checkpoint import load_tensors
 

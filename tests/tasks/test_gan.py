@@ -52,9 +52,9 @@ def test_tiny_gan_warmstart_irls_sample(cli, synth_dir, tmp_path, arch, couple, 
 def test_sample_refuses_a_non_gan_run_and_existing_output(cli, synth_dir, tmp_path):
     run = tmp_path / "ae"
     assert cli("baseline", "isolated", "--task", "ae", "--datasets", "shapes-1", "--run", run, "--data-dir", synth_dir,
-               "--width", "4", "--epochs", "1", "--device", "cpu").code == 0
+               "--width", "4", "--budget", "1", "--device", "cpu").code == 0
     r = cli("sample", "--run", run, "--dataset", "shapes-1")
-    assert r.code == 2 and "needs a 'gan' run" in r.err
+    assert r.code == 2 and "needs a gan run" in r.err
 
 
 def test_an_exploding_gan_stops_with_a_message_and_keeps_the_last_good_state(cli, synth_dir, tmp_path):
@@ -75,9 +75,9 @@ def test_gan_baselines_and_evaluate_write_sample_grids(cli, synth_dir, tmp_path)
     common = ["--run", run, "--data-dir", synth_dir]
     assert cli("irls", "--arch", "began", *common, *FLAGS).code == 0
     for method in ("shareall", "isolated", "l2"):
-        r = cli("baseline", method, *common, "--epochs", "1")
+        r = cli("baseline", method, *common, "--budget", "1")
         assert r.code == 0, r.err
-    r = cli("baseline", "finetune", *common, "--epochs", "2")
+    r = cli("baseline", "finetune", *common, "--budget", "2")
     assert r.code == 0, r.err
     r = cli("evaluate", *common, "--json")
     assert r.code == 0, r.err
