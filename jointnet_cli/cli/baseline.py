@@ -18,7 +18,7 @@ from jointnet_cli.cli.training import emit, run_training_command
 @app.command(cls=Command, epilog="Examples: jointnet baseline isolated --run runs/ae8    |    "
                     "jointnet baseline l2-partial --fraction 0.5 --run runs/ae8 --budget 20")
 def baseline(
-    method: Annotated[o.BaselineChoice, typer.Argument(help="Which baseline.", show_default=False)],
+    method: Annotated[o.BaselineChoice, typer.Argument(help="Which baseline.", show_default=False, metavar="METHOD")],
     fraction: Annotated[Optional[float], typer.Option(
         "--fraction", help="l2-partial only: share the first ⌈p·L⌉ layers.", show_default="0.25")] = None,
     budget: Annotated[Optional[int], typer.Option(

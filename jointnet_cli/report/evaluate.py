@@ -97,12 +97,12 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
     if top_k < 1:
         raise UserError(f"--top-k must be ≥ 1 (got {top_k})")
     cfg = RunConfig.from_json(run.read_config(), where=str(run.config_path))
+    data_dir = run_data_dir(run.path, data_dir)
+    check_same_data(run, cfg, data_dir)
     state = run.read_state()
     methods = trained_methods(state)
     if not methods:
         raise UserError(f"run {run.path} has no finished method yet (train irls or a baseline first)")
-    data_dir = run_data_dir(run.path, data_dir)
-    check_same_data(run, cfg, data_dir)
     session = Session.open(run, cfg, data_dir=data_dir, device=resolve_device(device))
     task = session.task
     names = list(cfg.datasets)
