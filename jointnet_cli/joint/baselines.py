@@ -145,7 +145,7 @@ def _pretrain_then_finetune(session: Session, state: dict, entry: dict, key: str
     total = entry["epochs"]
     pre_epochs = session.cfg.pretrain_epochs or total // 2
     if not 1 <= pre_epochs < total:
-        raise UserError(f"{key}: --pretrain-epochs must be at least 1 and below the budget of {total} epochs "
+        raise UserError(f"{key}: --pretrain-epochs must be at least 1 and below the budget of {plural(total, 'epoch')} "
                         f"(got {pre_epochs}; the budget may be set with --budget)")
     if key == "groupshare":
         labels = known_groups(session)

@@ -173,6 +173,11 @@ def trial_settings(cfg: RunConfig, lam: float, trials: int) -> dict[str, Any]:
                  epochs=max(1, round(cfg.epochs / trials)), max_iters=max(1, round(cfg.max_iters / trials)))
     if cfg.start == "shareall":
         given["start_epochs"] = max(1, round(cfg.start_epochs / trials))
+    else:
+        given.pop("start_epochs")
+    given.pop("lambda_grid")                                  # a trial has its λ
+    if cfg.sigma != "anneal":
+        given.pop("anneal")
     return given
 
 

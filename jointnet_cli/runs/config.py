@@ -172,6 +172,26 @@ def inapplicable(task: str, values: dict[str, Any]) -> list[str]:
     return out
 
 
+# option → (the setting it depends on, the values under which it applies)
+DEPENDS: dict[str, tuple[str, tuple[Any, ...]]] = {"anneal": ("sigma", ("anneal",)),
+                                                   "start_epochs": ("start", ("shareall",)),
+                                                   "lambda_grid": ("lam", ("auto",)),
+                                                   "holdout": ("lam", ("auto",))}
+
+
+def unused_options(given: dict[str, Any], effective: "RunConfig") -> list[str]:
+    """Options given that the run's settings make meaningless (`--anneal` without `--sigma anneal`, …)."""
+    out = []
+    for key, (on, values) in DEPENDS.items():
+        if key == "holdout" and effective.evaluate_on == "holdout":      # a λ trial scores on the holdout
+            continue
+        if key in given and getattr(effective, on) not in values:
+            flag = "--lambda" if on == "lam" else f"--{on}"
+            out.append(f"--{key.replace('_', '-')} applies with {flag} {' or '.join(map(str, values))} only "
+                       f"(the run has {flag} {getattr(effective, on)})")
+    return out
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.runs.config import ADJUSTABLE, STAGE_SETTINGS, TASK_ARCHS, RunConfig, inapplicable, validate
+from jointnet_cli.runs.config import ADJUSTABLE, STAGE_SETTINGS, TASK_ARCHS, RunConfig, inapplicable, unused_options, validate
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.wording import plural
 
@@ -119,6 +119,8 @@ def configure_run(run: RunDir, given: dict[str, Any], *, data_dir: Path) -> tupl
         if problems:
             raise UserError(f"run {run.path}: " + "; ".join(problems))
         cfg = cfg.with_adjustments(given)
+        if problems := unused_options(given, cfg):
+            raise UserError("; ".join(problems))
         problems = validate({"task": cfg.task, "schedule": cfg.schedule,     # an adjustment that does not fit the run
                              "sync_every": cfg.sync_every, "block": cfg.block})
         if problems:
@@ -144,6 +146,8 @@ def configure_run(run: RunDir, given: dict[str, Any], *, data_dir: Path) -> tupl
         values["lr"] = 2e-4                       # DCGAN's Adam learning rate (β1 = 0.5)
     values["image_size"] = size
     cfg = RunConfig(**values)
+    if problems := unused_options(given, cfg):
+        raise UserError("; ".join(problems))
     if cfg.task == "ae" and cfg.hole >= size:
         raise UserError(f"--hole {cfg.hole} must be smaller than the image size ({size} px)")
     return cfg, prints, True
