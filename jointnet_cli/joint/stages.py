@@ -58,6 +58,7 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
         configure_run(run, given, data_dir=data_dir)         # validate before touching the disk
         run.path.mkdir(parents=True, exist_ok=True)
         with run.lock():
+            run.remove_stale_temp_files()                    # left by an earlier run of this one that was killed
             cfg, prints, new = configure_run(run, given, data_dir=data_dir)
             check_world(group, len(cfg.datasets))
             if group.distributed and cfg.schedule == "batched":

@@ -185,7 +185,8 @@ def unused_options(given: dict[str, Any], effective: "RunConfig") -> list[str]:
     for key, (on, values) in DEPENDS.items():
         if key == "holdout" and effective.evaluate_on == "holdout":      # a λ trial scores on the holdout
             continue
-        if key in given and getattr(effective, on) not in values:
+        default = next(f.default for f in fields(RunConfig) if f.name == key)
+        if key in given and given[key] != default and getattr(effective, on) not in values:
             flag = "--lambda" if on == "lam" else f"--{on}"
             out.append(f"--{key.replace('_', '-')} applies with {flag} {' or '.join(map(str, values))} only "
                        f"(the run has {flag} {getattr(effective, on)})")

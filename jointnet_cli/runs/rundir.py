@@ -57,6 +57,19 @@ class RunDir:
     def lock(self) -> RunLock:
         return RunLock(self.path)
 
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete the temporary files (`.NAME.*.tmp`) that killed training commands left in the run directory
+        and its checkpoints/. Call it holding the run's lock: no live training writer then owns one
+        (report/ is `evaluate`'s, which takes no lock)."""
+        gone = []
+        for folder in (self.path, self.checkpoints):
+            if folder.is_dir() and not folder.is_symlink():
+                for p in folder.glob(".*.tmp"):
+                    if p.is_file() and not p.is_symlink():
+                        p.unlink(missing_ok=True)
+                        gone.append(p)
+        return gone
+
     # -- files -----------------------------------------------------------------
     def exists(self) -> bool:
         return self.config_path.is_file()

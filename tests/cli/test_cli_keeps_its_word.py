@@ -126,6 +126,9 @@ def test_the_old_spelling_of_the_budget_still_works_and_warns(cli, warm):
     (["baseline", "isolated", "--task", "ae", "--fraction", "0.5"], ["--fraction applies to baseline l2-partial"]),
     (["baseline", "l2", "--task", "ae", "--groups", "a,b"], ["--groups applies to baseline groupshare"]),
     (["baseline", "isolated", "--task", "ae", "--pretrain-epochs", "1"], ["--pretrain-epochs"]),
+    (["irls", "--task", "ae", "--anneal", "2"], ["--anneal applies with --sigma anneal only"]),
+    (["irls", "--task", "ae", "--lambda-grid", "1,3"], ["--lambda-grid applies with --lambda auto only"]),
+    (["irls", "--task", "ae", "--start-epochs", "2"], ["--start-epochs applies with --start shareall only"]),
 ])
 def test_a_flag_that_cannot_apply_is_refused_and_nothing_is_written(cli, synth_dir, tmp_path, args, words):
     run = tmp_path / "R"

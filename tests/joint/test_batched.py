@@ -259,7 +259,7 @@ def test_the_default_schedule_is_batched_on_a_gpu_for_small_one_loss_networks_an
 # -- 6. bad input -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("task, schedule, message", [
-    ("ae", "sometimes", "--schedule must be auto, bcd or batched (got 'sometimes')"),
+    ("ae", "sometimes", "'sometimes' is not one of 'auto', 'bcd', 'batched'"),
     ("gan", "batched", "GAN runs (D then G steps) use --schedule bcd"),
 ])
 def test_a_bad_schedule_is_one_line_exit_2(cli, synth_dir, tmp_path, task, schedule, message):
