@@ -252,3 +252,13 @@ def test_run_files_follow_the_umask(cli, synth_dir, tmp_path):
     for path in (run / "config.json", run / "state.json", run / "report/results.json",
                  run / "checkpoints/isolated.safetensors"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_the_shell_completes_an_options_choices():
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COMP_WORDS": "jointnet irls --schedule ", "COMP_CWORD": "3",
+           "_JOINTNET_COMPLETE": "complete_bash"}
+    out = subprocess.run([sys.executable, "-m", "jointnet_cli"], env=env, capture_output=True, text=True).stdout
+    assert out.split() == ["auto", "bcd", "batched"]
