@@ -71,7 +71,8 @@ def fingerprint(source: Path) -> dict:
             result[f"{task}-{schedule}"] = {
                 "tensors": tensor_digests(run),
                 "state": without_seconds(json.loads((run / "state.json").read_text())),
-                "results": without_seconds(json.loads((run / "report/results.json").read_text())),
+                "results": without_seconds(json.loads((run / "report/results.json").read_text()
+                                                      .replace(str(tmp), "TMP"))),
             }
     return result
 
