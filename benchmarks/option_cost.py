@@ -37,7 +37,7 @@ def main() -> None:
     from jointnet_cli.joint.batched import BatchedRounds
     from jointnet_cli.joint.bcd import train_round
     from jointnet_cli.joint.ensemble import Ensemble
-    from jointnet_cli.models import build
+    from jointnet_cli.models.registry import build
     from jointnet_cli.tasks import make_task
 
     data = args.out / f"data-{args.train}"

@@ -49,7 +49,7 @@ def complete(
     The hole is a --hole square at --box (centred by default), or any shape given by --mask. Images of any size and any format Pillow reads: the network sees a context window around the hole resampled to its own resolution; the result is pasted back into the hole only, so every other pixel stays as decoded (bit-identical in PNG). Everything is checked before anything is written.
     """
     from jointnet_cli.cli.training import resolve_run_path
-    from jointnet_cli.complete import complete_images, parse_box
+    from jointnet_cli.apply.complete import complete_images, parse_box
 
     # from a recipe: which run (run, or task + datasets) and the device; its `size` is an image size, not a hole
     if size is not None:                                 # the old spelling: still works, says so

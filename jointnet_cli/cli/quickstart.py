@@ -25,8 +25,8 @@ def quickstart(
     About 5 minutes on 2 CPU cores. Every stage resumes if interrupted and rerun; a finished stage is not redone.
     """
     from jointnet_cli.cli.evaluate import _print
-    from jointnet_cli.joint.session import resolve_device
-    from jointnet_cli.quickstart import run_quickstart
+    from jointnet_cli.joint.device import resolve_device
+    from jointnet_cli.apply.quickstart import run_quickstart
 
     device = plain(device) or "auto"
     resolve_device(device)

@@ -36,7 +36,7 @@ def sample(
     """
     from jointnet_cli.cli.training import resolve_run_path
     from jointnet_cli.errors import UserError
-    from jointnet_cli.sampling import sample_images, write_samples
+    from jointnet_cli.apply.sample import sample_images, write_samples
 
     given = load_recipe(recipe, "sample")
     s = merge({k: v for k, v in given.items() if k in ("run", "task", "datasets", "device", "seed")},

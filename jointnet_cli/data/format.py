@@ -26,7 +26,7 @@ import numpy as np
 import safetensors.numpy
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.runs.atomic import fsync_dir, json_bytes
+from jointnet_cli.store.atomic import fsync_dir, json_bytes
 
 FORMAT = "jointnet-data/1"
 FORMAT_PREFIX = "jointnet-data/"

@@ -29,6 +29,7 @@ import torch
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.errors import RunFailure, UserError
 from jointnet_cli.joint.bcd import Anchor, RoundSteps, Task, anchors
+from jointnet_cli.joint.device import resolve_device
 from jointnet_cli.joint.ensemble import Ensemble
 
 
@@ -179,7 +180,6 @@ def from_environment(device: str) -> tuple[Group, str]:
         return Group(), device
     import torch.distributed as dist
 
-    from jointnet_cli.joint.session import resolve_device     # (session imports this module)
 
     rank = int(os.environ["RANK"])
     try:

@@ -23,8 +23,8 @@ from jointnet_cli.joint.bcd import steps_per_round, train_round
 from jointnet_cli.joint.distributed import Group, train_round_synced
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.reporter import Reporter
-from jointnet_cli.models import build
-from jointnet_cli.runs.checkpoint import load_tensors, optim_path, save_tensors
+from jointnet_cli.models.registry import build
+from jointnet_cli.store.tensors import load_tensors, optim_path, save_tensors
 from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.seeding import derive_seed, generator
@@ -68,7 +68,7 @@ def initial_network(cfg: RunConfig, *, channels: int, num_classes: int, run: Run
     nothing is downloaded again. Under torchrun only rank 0 (`writer`) reads
     them; the other ranks build the seeded network and receive rank 0's.
     """
-    from jointnet_cli.models import backbone_state, initial_weights, load_backbone
+    from jointnet_cli.models.registry import backbone_state, initial_weights, load_backbone
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg.seed, "init"))
@@ -85,16 +85,6 @@ def initial_network(cfg: RunConfig, *, channels: int, num_classes: int, run: Run
     if saved is not None:
         save_tensors(saved, backbone_state(built.model), {"stage": "init", "arch": cfg.arch})
     return built
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for, but no CUDA device is available")
-    if device not in ("cpu", "cuda"):
-        raise UserError(f"--device must be auto, cpu or cuda (got {device!r})")
-    return torch.device(device)
 
 
 @dataclass

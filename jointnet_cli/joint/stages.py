@@ -17,7 +17,8 @@ from jointnet_cli.errors import UserError
 from jointnet_cli.joint.distributed import Group, check_world
 from jointnet_cli.joint.irls import run_irls
 from jointnet_cli.joint.reporter import Reporter
-from jointnet_cli.joint.session import Session, resolve_device
+from jointnet_cli.joint.device import resolve_device
+from jointnet_cli.joint.session import Session
 from jointnet_cli.joint.warmstart import run_warmstart
 from jointnet_cli.runs.config import TASK_ONLY, RunConfig, lambda_grid
 from jointnet_cli.runs.configure import configure_run, stage_updates

@@ -16,7 +16,7 @@ from jointnet_cli.errors import UserError
 from jointnet_cli.report.graph import graph_dot, graph_json, mutual_top_k
 from jointnet_cli.report.recovery import group_recovery
 from jointnet_cli.report.tables import results_table, table_csv, table_json, table_markdown
-from jointnet_cli.runs.atomic import atomic_write_bytes, atomic_write_json
+from jointnet_cli.store.atomic import atomic_write_bytes, atomic_write_json
 from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.configure import check_same_data
 from jointnet_cli.runs.rundir import RunDir, run_data_dir
@@ -89,7 +89,8 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
     """Evaluate every trained method of the run; write report/results.{json,csv,md} (and plots).
 
     `data_dir` None: the directory the run was created with (config.json "data_dir")."""
-    from jointnet_cli.joint.session import Session, resolve_device
+    from jointnet_cli.joint.device import resolve_device
+    from jointnet_cli.joint.session import Session
 
     run = RunDir(run_path)
     if not run.exists():

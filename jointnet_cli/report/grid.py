@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from jointnet_cli.runs.atomic import atomic_write_bytes
+from jointnet_cli.store.atomic import atomic_write_bytes
 
 
 def grid_shape(n: int) -> tuple[int, int]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from jointnet_cli.errors import UserError
 from jointnet_cli.report.graph import check_graph, group_colors
-from jointnet_cli.runs.atomic import atomic_write_bytes
+from jointnet_cli.store.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.runs.atomic import RunLock, atomic_write_json, read_json
+from jointnet_cli.store.atomic import RunLock, atomic_write_json, read_json
 
 STATE_FORMAT = "jointnet-state/1"
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from jointnet_cli.complete import context_window, decode_image, inpaint, load_network
+from jointnet_cli.apply.complete import context_window, decode_image, inpaint, load_network
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DATASET = "shapes-1"
@@ -243,6 +243,6 @@ def test_inpaint_pastes_exactly_the_networks_output_at_trained_geometry(run):
 
 
 def test_importing_complete_does_not_import_torch():
-    code = ("import sys, jointnet_cli.complete, jointnet_cli.cli.complete; "
+    code = ("import sys, jointnet_cli.apply.complete, jointnet_cli.cli.complete; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from jointnet_cli import quickstart
+from jointnet_cli.apply import quickstart
 
 
 @pytest.fixture

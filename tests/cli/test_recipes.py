@@ -59,7 +59,7 @@ def test_a_bad_recipe_from_the_command_line_is_exit_2(cli, tmp_path):
 
 def test_the_quickstart_recipe_is_what_jointnet_quickstart_runs():
     from jointnet_cli.cli.options import CONFIG_FIELDS
-    from jointnet_cli.quickstart import SETTINGS
+    from jointnet_cli.apply.quickstart import SETTINGS
 
     recipe = load_recipe(Path(__file__).parents[2] / "recipes/quickstart.toml", "irls")
     assert {CONFIG_FIELDS[k]: v for k, v in recipe.items() if k in CONFIG_FIELDS} == SETTINGS

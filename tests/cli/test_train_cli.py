@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from jointnet_cli.joint import weights as jw
-from jointnet_cli.runs.checkpoint import load_tensors
+from jointnet_cli.store.tensors import load_tensors
 
 TINY_FLAGS = ["--task", "ae", "--epochs", "2", "--epochs-per-iter", "1", "--max-iters", "2",
               "--batch-size", "8", "--width", "4", "--device", "cpu"]
@@ -118,7 +118,7 @@ def test_an_existing_run_refuses_conflicting_flags(cli, synth_dir, tmp_path):
 
 def test_a_second_process_on_the_same_run_is_refused(tmp_path):
     from jointnet_cli.errors import UserError
-    from jointnet_cli.runs.atomic import RunLock
+    from jointnet_cli.store.atomic import RunLock
 
     with RunLock(tmp_path):
         with pytest.raises(UserError, match="in use by another jointnet process"):

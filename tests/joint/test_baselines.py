@@ -8,7 +8,7 @@ import torch
 
 from jointnet_cli.joint import weights as jw
 from jointnet_cli.joint.baselines import baseline_key, partial_coupling
-from jointnet_cli.runs.checkpoint import load_tensors
+from jointnet_cli.store.tensors import load_tensors
 
 FLAGS = ["--width", "4", "--batch-size", "8", "--device", "cpu"]
 DATASETS = "shapes-1,shapes-2,blobs-1"

@@ -13,7 +13,7 @@ from jointnet_cli.joint.bcd import train_round
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.irls import run_irls
 from jointnet_cli.joint.warmstart import run_warmstart
-from jointnet_cli.models import build
+from jointnet_cli.models.registry import build
 from jointnet_cli.tasks import make_task
 from test_resume import FLAGS, jointnet, kill_when, numbers      # sibling test modules (tests/joint)
 from test_toy_irls import Additive, Regression, toy_session

@@ -15,7 +15,7 @@ import torch
 from jointnet_cli.joint.bcd import train_round
 from jointnet_cli.joint.distributed import Group, owned, train_round_synced
 from jointnet_cli.joint.stages import training_session
-from jointnet_cli.runs.checkpoint import load_tensors
+from jointnet_cli.store.tensors import load_tensors
 
 DATASETS = "shapes-1,shapes-2,stripes-1"          # 3 datasets on 2 ranks: blocks of 2 and 1
 TINY = ["--task", "ae", "--datasets", DATASETS, "--width", "4", "--batch-size", "4", "--device", "cpu",

@@ -112,7 +112,7 @@ def test_strong_prox_coupling_in_batched_moves_a_group_together(synth_dir):
     from jointnet_cli.joint.batched import train_round_batched
     from jointnet_cli.joint.bcd import train_round
     from jointnet_cli.joint.ensemble import Ensemble
-    from jointnet_cli.models import build
+    from jointnet_cli.models.registry import build
     from jointnet_cli.tasks import make_task
 
     domains = load_domains(synth_dir, ["shapes-1", "shapes-2", "blobs-1"], "cpu")
@@ -145,7 +145,7 @@ def test_groupshare_shares_inside_groups_only_and_counts_its_pretraining(cli, sy
     state = json.loads((run / "state.json").read_text())["baselines"]["groupshare"]
     assert state["epochs"] == 2 and state["pretrained"]["epochs"] == 1 and len(state["history"]) == 1
     assert state["pretrained"]["groups"] == ["shapes", "shapes", "blobs"]
-    from jointnet_cli.runs.checkpoint import load_tensors
+    from jointnet_cli.store.tensors import load_tensors
 
     pre, _ = load_tensors(run / state["pretrained"]["checkpoint"])
     key = "enc1.0.weight"

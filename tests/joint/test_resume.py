@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from jointnet_cli.runs.checkpoint import load_tensors
+from jointnet_cli.store.tensors import load_tensors
 
 FLAGS = ["--task", "ae", "--datasets", "shapes-1,stripes-1,blobs-1", "--epochs", "3", "--epochs-per-iter", "2",
          "--max-iters", "2", "--tol", "1e-9", "--batch-size", "4", "--width", "4", "--device", "cpu"]

@@ -6,7 +6,7 @@ from safetensors.torch import save_file
 
 from jointnet_cli.errors import RunFailure, UserError
 from jointnet_cli.joint.layers import check_layers
-from jointnet_cli.models import build, initial_weights
+from jointnet_cli.models.registry import build, initial_weights
 
 
 @pytest.mark.parametrize("arch, size, expected_layers", [("ae9", 32, 9), ("convnet", 32, 4), ("resnet18", 32, 20),

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from jointnet_cli.cli.recipe import RECIPE_KEYS, load_recipe
 from jointnet_cli.data.format import FORMAT, MANIFEST, REQUIRED_KEYS, read_manifest
 from jointnet_cli.errors import UserError
-from jointnet_cli.runs.atomic import read_json
-from jointnet_cli.runs.checkpoint import CKPT_FORMAT, load_tensors
+from jointnet_cli.store.atomic import read_json
+from jointnet_cli.store.tensors import CKPT_FORMAT, load_tensors
 from jointnet_cli.runs.config import RUN_FORMAT, RunConfig
 from jointnet_cli.runs.rundir import STATE_FORMAT, RunDir
 

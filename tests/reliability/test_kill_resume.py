@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from jointnet_cli.runs.checkpoint import load_tensors
+from jointnet_cli.store.tensors import load_tensors
 
 BASE = ["--task", "ae", "--datasets", "shapes-1,stripes-1,blobs-1", "--width", "4", "--batch-size", "4",
         "--device", "cpu"]

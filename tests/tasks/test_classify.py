@@ -76,7 +76,7 @@ def test_heads_of_different_sizes_train_together(cli, synth_dir, tmp_path):
     assert r.code == 0, r.err
     config = json.loads((run / "config.json").read_text())
     assert all("head" not in name for layer in config["layers"] for name in layer)        # heads are never coupled
-    from jointnet_cli.runs.checkpoint import load_tensors
+    from jointnet_cli.store.tensors import load_tensors
 
     t, _ = load_tensors(run / "checkpoints/irls-001.safetensors")
     assert t["duo/class_mask"].tolist() == [True, True, False, False]
@@ -110,7 +110,7 @@ def test_classify_baselines_and_evaluate_report_per_class_accuracy(cli, synth_di
         assert r.code == 0, r.err
     r = cli("baseline", "finetune", *common, "--budget", "2")      # 1 epoch pretraining on the union, 1 alone
     assert r.code == 0, r.err
-    from jointnet_cli.runs.checkpoint import load_tensors
+    from jointnet_cli.store.tensors import load_tensors
 
     shared, _ = load_tensors(run / "checkpoints/shareall.safetensors")
     assert torch.equal(shared["shapes-1/conv2.0.weight"], shared["stripes-1/conv2.0.weight"])   # one backbone

@@ -44,7 +44,7 @@ def run_quickstart(*, data_dir: Path, run: Path, device: str = "auto", reporter=
     result = evaluate_run(run, data_dir=data_dir, device=device, plots=True)
     example = Path(__file__).resolve().parents[1] / "assets" / "shapes-1.png"
     if example.is_file():
-        from jointnet_cli.complete import complete_images
+        from jointnet_cli.apply.complete import complete_images
 
         out = Path(run) / "report" / "complete-shapes-1.png"
         say(f"5/5 filling a hole in {example.name} with the joint network of shapes-1")

@@ -12,7 +12,7 @@ from jointnet_cli.errors import UserError
 def sample_images(run: Path | str, dataset: str, *, n: int = 64, seed: int = 0, method: str | None = None,
                   device: str = "cpu") -> np.ndarray:
     """`n` uint8 samples (n, 3, S, S) of `dataset`'s generator; the same seed gives the same images."""
-    from jointnet_cli.runs.trained import find_checkpoint, load_model
+    from jointnet_cli.apply.trained import find_checkpoint, load_model
     from jointnet_cli.seeding import generator
     from jointnet_cli.tasks.gan import GanTask
 

@@ -56,9 +56,9 @@ def load_model(ck: TrainedCheckpoint, device: str):
     """Rebuild the architecture from config.json and load only this dataset's tensors (safetensors)."""
     from safetensors import SafetensorError, safe_open
 
-    from jointnet_cli.joint.session import resolve_device
-    from jointnet_cli.models import build
-    from jointnet_cli.runs.checkpoint import CKPT_FORMAT
+    from jointnet_cli.joint.device import resolve_device
+    from jointnet_cli.models.registry import build
+    from jointnet_cli.store.tensors import CKPT_FORMAT
 
     dev = resolve_device(device)
     cfg = ck.cfg

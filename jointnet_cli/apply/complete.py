@@ -1,6 +1,6 @@
 """`complete`: fill a hole in images of any size with a run's trained auto-encoder (the `ae` task).
 
-    from jointnet_cli.complete import complete_images
+    from jointnet_cli.apply.complete import complete_images
     complete_images("runs/quickstart", "shapes-1", ["assets/shapes-1.png"], out="filled.png")
 
 The network only ever saw S×S images (the run's `image_size`) with an h×h hole
@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import numpy as np
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.runs.atomic import process_umask
-from jointnet_cli.runs.trained import find_checkpoint
+from jointnet_cli.store.atomic import process_umask
+from jointnet_cli.apply.trained import find_checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -75,7 +75,7 @@ class Network:
 
 
 def _load(ck, device: str) -> Network:
-    from jointnet_cli.runs.trained import load_model
+    from jointnet_cli.apply.trained import load_model
 
     model, dev = load_model(ck, device)
     cfg = ck.cfg
@@ -85,7 +85,7 @@ def _load(ck, device: str) -> Network:
 
 def load_network(run_path: Path | str, dataset: str, method: str | None = None, *, device: str = "auto") -> Network:
     """The trained network of `dataset` in a run: `method` is "joint" (default) or a trained baseline."""
-    from jointnet_cli.runs.trained import find_checkpoint
+    from jointnet_cli.apply.trained import find_checkpoint
 
     return _load(find_checkpoint(run_path, dataset, method, task="ae"), device)
 
@@ -631,7 +631,7 @@ def _run(net: Network, jobs: list[_Job], cache: dict[int, Decoded], pool: Any, *
     import torch
 
     from jointnet_cli.errors import RunFailure
-    from jointnet_cli.runs.atomic import fsync_dir
+    from jointnet_cli.store.atomic import fsync_dir
 
     umask = process_umask()
     for folder in {p.parent for j in jobs for p in (j.output, j.strip) if p is not None}:

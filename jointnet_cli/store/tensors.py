@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.runs.atomic import atomic_write
+from jointnet_cli.store.atomic import atomic_write
 
 CKPT_FORMAT = "jointnet-ckpt/1"
 
