@@ -42,7 +42,7 @@ def run_quickstart(*, data_dir: Path, run: Path, device: str = "auto", reporter=
         baseline(run, SETTINGS, method=method, **kw)
     say("4/5 evaluating every method, drawing plots")
     result = evaluate_run(run, data_dir=data_dir, device=device, plots=True)
-    example = Path(__file__).resolve().parents[1] / "assets" / "shapes-1.png"
+    example = Path(__file__).resolve().parents[2] / "assets" / "shapes-1.png"
     if example.is_file():
         from jointnet_cli.apply.complete import complete_images
 

@@ -15,8 +15,8 @@ from jointnet_cli.joint.irls import run_irls
 from jointnet_cli.joint.warmstart import run_warmstart
 from jointnet_cli.models.registry import build
 from jointnet_cli.tasks import make_task
-from test_resume import FLAGS, jointnet, kill_when, numbers      # sibling test modules (tests/joint)
-from test_toy_irls import Additive, Regression, toy_session
+from subprocess_runs import FLAGS, jointnet, kill_when, numbers    # helper modules beside this file
+from toy_problem import Additive, Regression, toy_session
 
 
 def sgd(net, lr):
@@ -225,6 +225,7 @@ def test_irls_with_schedule_batched_end_to_end_and_per_stage(cli, synth_dir, tmp
     assert {h["schedule"] for h in baselines["shareall"]["history"]} == {"bcd"}
 
 
+@pytest.mark.slow
 def test_a_killed_batched_run_resumes_to_the_uninterrupted_numbers(synth_dir, tmp_path):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     flags = [*FLAGS, "--schedule", "batched"]

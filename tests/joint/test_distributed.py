@@ -87,6 +87,7 @@ def one_process(synth_dir, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_numbers_of_one(one_process, synth_dir, tmp_path):
     run = tmp_path / "run"
     code, out, err = finished(jointnet(["irls", *TINY], run, synth_dir, procs=2))
@@ -99,6 +100,7 @@ def test_two_processes_give_the_numbers_of_one(one_process, synth_dir, tmp_path)
     assert out.count("final networks:") == 1                        # only rank 0 prints results
 
 
+@pytest.mark.slow
 def test_two_nodes_need_the_run_directory_on_rank_0s_alone(one_process, synth_dir, tmp_path):
     """Two torchrun launchers joined by a c10d rendezvous, as on two machines (`--nnodes 2`), each in its own
     working directory with the same relative `--run`: only the node that drew rank 0 gets a run directory,
@@ -135,6 +137,7 @@ def test_two_nodes_need_the_run_directory_on_rank_0s_alone(one_process, synth_di
     assert sum(out.count("final networks:") for _, out, _ in results) == 1
 
 
+@pytest.mark.slow
 def test_a_killed_rank_ends_the_run_clearly_and_a_rerun_resumes(synth_dir, tmp_path):
     longer = [*TINY, "--epochs", "12"]                          # a warm start long enough to be caught in
     reference = tmp_path / "one"
@@ -184,6 +187,7 @@ def test_a_bad_sync_period_is_one_line_exit_2(cli, synth_dir, tmp_path, args):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_classification_baselines_with_a_shared_network_give_the_numbers_of_one_process(synth_dir, tmp_path):
     """finetune pretrains one network on the union (owned by rank 0), then every dataset's copy alone."""
     args = ["baseline", "finetune", "--task", "classify", "--arch", "convnet", "--datasets", DATASETS, "--width", "4",
@@ -201,6 +205,7 @@ def test_classification_baselines_with_a_shared_network_give_the_numbers_of_one_
     assert_close(a["metrics"], b["metrics"])
 
 
+@pytest.mark.slow
 def test_a_mistake_under_torchrun_is_told_once_by_rank_0(synth_dir, tmp_path):
     no_sync = TINY[:TINY.index("--sync-every")]
     code, _, err = finished(jointnet(["irls", *no_sync, "--schedule", "batched"], tmp_path / "run", synth_dir, procs=2))
@@ -209,6 +214,7 @@ def test_a_mistake_under_torchrun_is_told_once_by_rank_0(synth_dir, tmp_path):
     assert "lost contact" not in err and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_bad_device_under_torchrun_is_refused_as_in_one_process(synth_dir, tmp_path):
     code, _, err = finished(jointnet(["irls", *TINY, "--device", "gpu"], tmp_path / "run", synth_dir, procs=2))
     assert code != 0

@@ -64,6 +64,7 @@ def final_checkpoint(run: Path, stage: str) -> Path:
     return run / "checkpoints" / {"warmstart": "warmstart", "irls": "irls-002", "baseline": "l2-partial-50"}[stage]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_ten_random_sigkills_then_the_same_result(stage, synth_dir, tmp_path):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
@@ -92,6 +93,7 @@ def test_ten_random_sigkills_then_the_same_result(stage, synth_dir, tmp_path):
     assert sorted(files(killed)) == sorted(files(clean))    # no temporary or stale files left
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_at_once_and_says_how_to_resume(synth_dir, tmp_path):
     run = tmp_path / "run"
     p = start(STAGES["irls"], run, synth_dir)
