@@ -14,7 +14,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from jointnet_cli.runs.config import BASELINES, BLOCKS, CHOICES, COUPLES, DEVICES, SCHEDULES, TASK_ARCHS
+from jointnet_cli.runs.config import (BASELINES, BLOCKS, CHOICES, COUPLES, DEVICES, SCHEDULES, TASK_ARCHS,
+                                      config_options)
 
 
 def choices(name: str, values: Any) -> type[Enum]:
@@ -120,18 +121,8 @@ Threads = Annotated[Optional[int], typer.Option(
 Recipe = Annotated[Optional[Path], typer.Option("--recipe", help="TOML recipe; flags override it.", rich_help_panel=_G)]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", rich_help_panel=_G)]
 
-# CLI option name → RunConfig field
-CONFIG_FIELDS = {
-    "task": "task", "datasets": "datasets", "arch": "arch", "size": "image_size", "seed": "seed",
-    "lambda": "lam", "lr": "lr", "batch_size": "batch_size", "epochs": "epochs",
-    "epochs_per_iter": "epochs_per_iter", "max_iters": "max_iters", "tol": "tol", "block": "block", "schedule": "schedule", "sync_every": "sync_every",
-    "hole": "hole", "width": "width",
-    "pretrained": "pretrained", "init_weights": "init_weights", "augment": "augment", "crop_scale": "crop_scale",
-    "jitter": "jitter", "latent": "latent", "couple": "couple", "gamma": "gamma", "lambda_k": "lambda_k",
-    "sigma": "sigma", "anneal": "anneal", "weight": "weight", "penalty": "penalty", "apply": "apply",
-    "start": "start", "start_epochs": "start_epochs", "pretrain_epochs": "pretrain_epochs", "groups": "groups",
-    "lambda_grid": "lambda_grid", "holdout": "holdout", "eval_every": "eval_every",
-}
+# CLI option name → RunConfig field, derived from RunConfig (runs.config.config_options)
+CONFIG_FIELDS = config_options()
 
 
 def command_flags(params: dict, *, drop: tuple[str, ...] = ()) -> dict:

@@ -14,22 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from jointnet_cli.errors import UserError
+from jointnet_cli.runs.config import option_types
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-# Options a recipe may set, with their types, for every command that has them.
-RECIPE_KEYS: dict[str, type] = {
-    "task": str, "datasets": str, "arch": str, "size": int, "seed": int, "lambda": float, "lr": float,
-    "batch_size": int, "epochs": int, "epochs_per_iter": int, "max_iters": int, "tol": float,
-    "block": str, "sync_every": int, "schedule": str, "hole": int, "width": int, "pretrained": bool, "init_weights": str, "augment": bool,
-    "crop_scale": float, "jitter": float, "latent": int, "couple": str, "gamma": float, "lambda_k": float, "data_dir": str, "device": str, "run": str,
-    "train": int, "test": float, "builtin": str, "force": bool, "fraction": float, "budget": int, "threads": int,
-    "paper": bool, "sigma": str, "anneal": float, "weight": str, "penalty": str, "apply": str, "start": str,
-    "start_epochs": int, "pretrain_epochs": int, "groups": str, "lambda_grid": str, "holdout": float, "eval_every": int,
-}
+# Options a recipe may set, with their types: every run-configuration option (from RunConfig, the one
+# source), and the options of commands that are not run configuration.
+COMMAND_KEYS: dict[str, type] = {"data_dir": str, "device": str, "run": str, "threads": int, "paper": bool,
+                                 "train": int, "test": float, "builtin": str, "force": bool,   # prepare
+                                 "fraction": float, "budget": int}                           # baseline
+RECIPE_KEYS: dict[str, type] = {**option_types(), **COMMAND_KEYS}
 COMMANDS = ("prepare", "warmstart", "irls", "baseline", "evaluate", "complete", "sample")
 
 

@@ -149,6 +149,25 @@ class RunConfig:
         return replace(self, **{k: v for k, v in given.items() if k in ADJUSTABLE})
 
 
+# The option a user types for a RunConfig field, where the two differ (`--lambda` sets `lam`).
+OPTION_OF_FIELD = {"lam": "lambda", "image_size": "size"}
+_TYPE_OF = {"int": int, "float": float, "bool": bool, "str": str, "tuple[str, ...]": str, "float | str": float,
+            "int | None": int}
+
+
+def config_options() -> dict[str, str]:
+    """Every run-configuration option (its name with underscores) → its RunConfig field: the one list
+    the commands, recipes and config.json share (`evaluate_on` is internal: set by λ trials only)."""
+    return {OPTION_OF_FIELD.get(f.name, f.name): f.name for f in fields(RunConfig)
+            if f.name not in ("extra", "evaluate_on")}
+
+
+def option_types() -> dict[str, type]:
+    """The type a recipe must give for each run-configuration option (from RunConfig's annotations)."""
+    types = {f.name: _TYPE_OF[f.type] for f in fields(RunConfig) if f.name != "extra"}
+    return {option: types[name] for option, name in config_options().items()}
+
+
 def lambda_grid(text: str) -> list[float]:
     """The λ values of `--lambda-grid` ("0.1,1,10")."""
     return [float(x) for x in str(text).split(",") if x.strip()]

@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.runs.config import ADJUSTABLE, STAGE_SETTINGS, TASK_ARCHS, RunConfig, inapplicable, unused_options, validate
+from jointnet_cli.runs.config import ADJUSTABLE, OPTION_OF_FIELD, STAGE_SETTINGS, TASK_ARCHS, RunConfig, inapplicable, unused_options, validate
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.wording import plural
 
-FLAG = {"lam": "--lambda", "image_size": "--size"}
-
-
 def flag(key: str) -> str:
-    return FLAG.get(key, "--" + key.replace("_", "-"))
+    """The flag a user types for a RunConfig field (`lam` → `--lambda`)."""
+    return "--" + OPTION_OF_FIELD.get(key, key).replace("_", "-")
 
 
 def _data_fingerprints(data_dir: Path, names: list[str]) -> tuple[dict[str, str], list[dict]]:

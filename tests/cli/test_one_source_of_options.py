@@ -1,0 +1,35 @@
+"""The run configuration (runs.config.RunConfig) is the one source of the options: the recipe keys and
+the config fields derive from it, and every field is a flag of the training commands (or a recipe key)."""
+
+import typer.main
+
+from jointnet_cli.cli.app import main  # noqa: F401  (registers every command)
+from jointnet_cli.cli.options import CONFIG_FIELDS
+from jointnet_cli.cli.recipe import RECIPE_KEYS
+from jointnet_cli.cli.root import app
+from jointnet_cli.runs.config import RunConfig, config_options
+
+RECIPE_ONLY = {"augment", "crop_scale", "jitter", "gamma", "lambda_k"}     # fine settings without a flag
+BASELINE_ONLY = {"pretrain_epochs", "groups"}                             # finetune and groupshare's own
+
+
+def flags_of(command: str) -> set[str]:
+    click_app = typer.main.get_command(app)
+    cmd = click_app.commands[command]
+    return {opt.lstrip("-").replace("-", "_") for p in cmd.params for opt in p.opts if opt.startswith("--")}
+
+
+def test_the_recipe_keys_and_config_fields_are_derived_from_the_run_configuration():
+    assert CONFIG_FIELDS == config_options()
+    assert set(config_options()) <= set(RECIPE_KEYS)
+    assert RECIPE_KEYS["lambda"] is float and RECIPE_KEYS["epochs"] is int and RECIPE_KEYS["datasets"] is str
+    assert set(config_options().values()) == {f for f in RunConfig.__dataclass_fields__} - {"extra", "evaluate_on"}
+
+
+def test_every_configuration_option_is_a_flag_of_the_training_commands():
+    options = set(config_options()) - RECIPE_ONLY
+    assert options - BASELINE_ONLY <= flags_of("irls")
+    assert options - BASELINE_ONLY <= flags_of("warmstart")
+    irls_stage = {"epochs", "epochs_per_iter", "tol", "max_iters"}   # a baseline's budget is --budget
+    assert options - irls_stage <= flags_of("baseline")
+    assert not (RECIPE_ONLY & (flags_of("irls") | flags_of("baseline")))
