@@ -27,7 +27,17 @@ COMMAND_KEYS: dict[str, type] = {"data_dir": str, "device": str, "run": str, "th
                                  "train": int, "test": float, "builtin": str, "force": bool,   # prepare
                                  "fraction": float, "budget": int}                           # baseline
 RECIPE_KEYS: dict[str, type] = {**option_types(), **COMMAND_KEYS}
-COMMANDS = ("prepare", "warmstart", "irls", "baseline", "evaluate", "complete", "sample")
+
+
+def commands() -> tuple[str, ...]:
+    """The commands a recipe may hold a table for: those registered with the Typer app (the one registry)
+    that read a --recipe."""
+    import inspect
+
+    from jointnet_cli.cli.root import app
+
+    return tuple(c.name or c.callback.__name__ for c in app.registered_commands
+                 if "recipe" in inspect.signature(c.callback).parameters)
 
 
 def _check(key: str, value: Any, where: str, problems: list[str]) -> Any:
@@ -83,8 +93,8 @@ def load_recipe(path: Path | None, command: str, *, own: tuple[str, ...] = ()) -
     for key, value in data.items():
         if not isinstance(value, dict):
             continue
-        if key not in COMMANDS:
-            near = difflib.get_close_matches(key, COMMANDS, n=1)
+        if key not in commands():
+            near = difflib.get_close_matches(key, commands(), n=1)
             hint = f"; did you mean [{near[0]}]?" if near else " (tables are named after commands)"
             problems.append(f"{path}: unknown table [{key}]{hint}")
             continue
