@@ -81,7 +81,7 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
                  epochs: int | None = None) -> dict:
     """Train (or resume) one baseline; returns its `state.json["baselines"][key]` entry."""
     key = baseline_key(method, fraction)
-    state = session.read_state()
+    state = session.snapshots.read_state()
     entry = state.setdefault("baselines", {}).setdefault(key, {"method": method})
     if "epochs" in entry and epochs and epochs != entry["epochs"]:
         budget_conflict(key, entry, epochs)
@@ -94,7 +94,7 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
         entry.update(epochs=budget, budget=why)
         if fraction is not None:
             entry["fraction"] = fraction
-    session.write_state(state)
+    session.snapshots.write_state(state)
 
     if method == "shareall":
         train_shared(session, state, entry, members=list(range(session.n)), prefix="shareall",
@@ -112,7 +112,7 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
             c = partial_coupling(c, fraction, session.ens.chains)
             entry["coupled_layers"] = sum(coupled_layers(length, fraction) for length in session.ens.chains)
     if entry.get("progress"):
-        session.load_snapshot(entry["progress"])
+        session.snapshots.load(entry["progress"])
     session.train_resumable(state, entry, c, stage=key, iteration=0, epochs=entry["epochs"], prefix=key)
     return _finish(session, state, entry, key)
 
@@ -132,7 +132,7 @@ def budget_conflict(key: str, entry: dict, epochs: int) -> None:
 
 
 def _finish(session: Session, state: dict, entry: dict, key: str) -> dict:
-    entry["checkpoint"] = session.save_snapshot(key, stage=key, epoch=entry["epochs"])
+    entry["checkpoint"] = session.snapshots.save(key, stage=key, epoch=entry["epochs"])
     entry["metrics"] = session.final_metrics(entry)
     entry["seconds"] = sum(h["seconds"] for h in entry.get("history", []))
     session.finish_resumable(state, entry, key)
@@ -164,22 +164,22 @@ def _pretrain_then_finetune(session: Session, state: dict, entry: dict, key: str
             part = parts.setdefault(str(label), {"members": [session.ens.names[i] for i in members]})
             name = f"{key}-pretrain" + (f"-g{g + 1}" if len(groups) > 1 else "")
             if part.get("checkpoint"):
-                session.load_snapshot(part["checkpoint"], with_optimizer=False)    # its members' networks
+                session.snapshots.load(part["checkpoint"], with_optimizer=False)    # its members' networks
                 continue
             train_shared(session, state, part, members=members, prefix=name, epochs=pre_epochs)
-            part["checkpoint"] = session.save_snapshot(name, stage=name, epoch=pre_epochs)
-            session.drop_optimizer_state(part["checkpoint"])
+            part["checkpoint"] = session.snapshots.save(name, stage=name, epoch=pre_epochs)
+            session.snapshots.drop_optimizer_state(part["checkpoint"])
             session.finish_resumable(state, part, name)
-        pre["checkpoint"] = session.save_snapshot(f"{key}-pretrain", stage=f"{key}-pretrain", epoch=pre_epochs)
-        session.drop_optimizer_state(pre["checkpoint"])
+        pre["checkpoint"] = session.snapshots.save(f"{key}-pretrain", stage=f"{key}-pretrain", epoch=pre_epochs)
+        session.snapshots.drop_optimizer_state(pre["checkpoint"])
         for part in parts.values():                                   # the whole start is in one file now
             if part.get("checkpoint") != pre["checkpoint"]:
-                session.remove_snapshot(part.pop("checkpoint", None))
-        session.write_state(state)
+                session.snapshots.remove(part.pop("checkpoint", None))
+        session.snapshots.write_state(state)
     if entry.get("progress"):
-        session.load_snapshot(entry["progress"])
+        session.snapshots.load(entry["progress"])
     else:
-        session.load_snapshot(pre["checkpoint"], with_optimizer=False)
+        session.snapshots.load(pre["checkpoint"], with_optimizer=False)
     c = torch.zeros(session.ens.num_layers, session.n, session.n, dtype=torch.float64)
     session.train_resumable(state, entry, c, stage=key, iteration=0, epochs=total - pre_epochs, prefix=key)
     return _finish(session, state, entry, key)

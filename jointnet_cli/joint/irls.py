@@ -23,7 +23,7 @@ from jointnet_cli.joint.warmstart import objective_terms
 def run_irls(session: Session) -> dict:
     """Run (or resume) IRLS after the warm start; returns the `irls` state entry."""
     run, cfg = session.run, session.cfg
-    state = session.read_state()
+    state = session.snapshots.read_state()
     ws = state.get("warmstart", {})
     if not ws.get("checkpoint"):
         raise UserError(f"run {run.path} has no finished warm start; run `jointnet warmstart --run {run.path}` first")
@@ -44,9 +44,9 @@ def run_irls(session: Session) -> dict:
     # Parameters to continue from: an unfinished iteration, the last finished one, or the warm start.
     current = ir.get("current")
     if current and current.get("progress"):
-        session.load_snapshot(current["progress"])
+        session.snapshots.load(current["progress"])
     else:
-        session.load_snapshot(iterations[-1]["checkpoint"] if iterations else ws["checkpoint"])
+        session.snapshots.load(iterations[-1]["checkpoint"] if iterations else ws["checkpoint"])
 
     ir.pop("converged", None)
     while True:
@@ -75,7 +75,7 @@ def run_irls(session: Session) -> dict:
             current = {"k": k, "delta": d, "weights": w.tolist(), "sigma": sigma.tolist(), "epochs_done": 0,
                        **({"annealing": True} if annealing else {})}
             ir["current"] = current
-            session.write_state(state)
+            session.snapshots.write_state(state)
         w = torch.tensor(current["weights"], dtype=torch.float64)
         sigma = torch.tensor(current.get("sigma", ws["sigma"]), dtype=torch.float64)
         c = session.coupling(w, sigma)
@@ -88,7 +88,7 @@ def run_irls(session: Session) -> dict:
             "delta": current["delta"],
             "weights": current["weights"],                 # [W][n][n], w_ii = 1
             "sigma": sigma.tolist(),                       # σ^(k) the weights were computed with
-            "checkpoint": session.save_snapshot(f"irls-{k:03d}", stage="irls", iteration=k,
+            "checkpoint": session.snapshots.save(f"irls-{k:03d}", stage="irls", iteration=k,
                                                 epoch=cfg.epochs_per_iter, weights=w, sigma=sigma),
             "metrics": session.final_metrics(current),
             "objective": objective_terms(session, c, losses, sigma, at_checkpoint=True),
@@ -100,11 +100,11 @@ def run_irls(session: Session) -> dict:
         iterations.append(entry)
         session.finish_resumable(state, ir.pop("current"), f"irls-{k:03d}")
         current = None
-        session.drop_optimizer_state(superseded)
+        session.snapshots.drop_optimizer_state(superseded)
         session.reporter.iteration(entry)
 
     ir.pop("current", None)
     ir["final_checkpoint"] = iterations[-1]["checkpoint"] if iterations else ws["checkpoint"]
     ir["max_iters"], ir["tol"] = cfg.max_iters, cfg.tol
-    session.write_state(state)
+    session.snapshots.write_state(state)
     return ir

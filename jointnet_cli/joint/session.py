@@ -23,8 +23,9 @@ from jointnet_cli.joint.bcd import steps_per_round, train_round
 from jointnet_cli.joint.distributed import Group, train_round_synced
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.reporter import Reporter
+from jointnet_cli.joint.snapshots import Snapshots
 from jointnet_cli.models.registry import build
-from jointnet_cli.store.tensors import load_tensors, optim_path, save_tensors
+from jointnet_cli.store.tensors import load_tensors, save_tensors
 from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.seeding import derive_seed, generator
@@ -100,6 +101,10 @@ class Session:
     group: Group = field(default_factory=Group)  # the processes of a torchrun run (one by default)
     batched: BatchedRounds = field(default_factory=BatchedRounds, repr=False)   # its rounds keep a CUDA graph
     chosen_lam: float | None = None              # λ found by `--lambda auto` (state.json "lambda_search")
+    snapshots: Snapshots = field(init=False, repr=False)   # state.json and checkpoints, rank 0 writing
+
+    def __post_init__(self) -> None:
+        self.snapshots = Snapshots(self.run, self.ens, self.group, self.cfg.arch, self.cfg.datasets, self.device)
 
     @classmethod
     def open(cls, run: RunDir, cfg: RunConfig, *, data_dir: Path, device: torch.device,
@@ -237,7 +242,7 @@ class Session:
                             "the last good checkpoint is kept (try a smaller --lr)"
                         )
                 old = entry.get("progress")
-                entry["progress"] = self.save_snapshot(f"{prefix}-e{epoch + 1:04d}", stage=stage,
+                entry["progress"] = self.snapshots.save(f"{prefix}-e{epoch + 1:04d}", stage=stage,
                                                        iteration=iteration, epoch=epoch + 1)
                 every = self.cfg.eval_every
                 scored = epoch + 1 == epochs or (every > 0 and (epoch + 1) % every == 0)
@@ -247,8 +252,8 @@ class Session:
                                 **({"sync_every": self.cfg.sync_every or 0} if schedule == "bcd-sync" else {}),
                                 **({"stats": stats} if stats else {})})
                 entry["epochs_done"] = epoch + 1
-                self.write_state(state)
-                self.remove_snapshot(old)
+                self.snapshots.write_state(state)
+                self.snapshots.remove(old)
                 self.reporter.epoch(stage, {"k": iteration, **history[-1]})
         finally:
             self.reporter.finish()
@@ -282,9 +287,9 @@ class Session:
     def finish_resumable(self, state: dict, entry: dict, prefix: str) -> None:
         """After the stage's final snapshot is recorded in `entry`: drop its progress snapshots."""
         progress = entry.pop("progress", None)
-        self.write_state(state)
-        self.remove_snapshot(progress)
-        self.remove_stale(f"{prefix}-e*.safetensors")
+        self.snapshots.write_state(state)
+        self.snapshots.remove(progress)
+        self.snapshots.prune(f"{prefix}-e*.safetensors")
 
     def evaluate(self, indices: list[int] | None = None) -> dict[str, dict[str, float]]:
         """The task's test metric for every dataset (or those in `indices`), on its whole test split.
@@ -298,69 +303,3 @@ class Session:
             return own
         merged = {name: m for part in self.group.gather_json(own) for name, m in part.items()}
         return {name: merged[name] for name in self.ens.names if name in merged}
-
-    # -- state.json and snapshots (under torchrun rank 0 reads and writes; the others follow) ------------
-    def read_state(self) -> dict:
-        """state.json as rank 0 reads it, on every rank."""
-        return self.group.broadcast_json(self.run.read_state() if self.group.writer else None)
-
-    def write_state(self, state: dict) -> None:
-        if self.group.writer:
-            self.run.write_state(state)
-
-    def save_snapshot(self, name: str, *, stage: str, iteration: int = 0, epoch: int = 0,
-                      weights: torch.Tensor | None = None, sigma: torch.Tensor | None = None) -> str:
-        """Write checkpoints/NAME.safetensors (+ .optim) and return its path relative to the run."""
-        path = self.run.checkpoint(name)
-        self.group.exchange_optimizers(self.ens)            # rank 0 writes every network's Adam state
-        if not self.group.writer:
-            return self.run.relative(path)
-        meta = {"stage": stage, "iteration": str(iteration), "epoch": str(epoch), "arch": self.cfg.arch,
-                "datasets": ",".join(self.cfg.datasets)}
-        save_tensors(optim_path(path), self.ens.optimizer_tensors(), meta)
-        tensors = self.ens.model_tensors()
-        if weights is not None:
-            tensors["coupling/weights"] = weights.double()
-        if sigma is not None:
-            tensors["coupling/sigma"] = sigma.double()
-        save_tensors(path, tensors, meta)
-        return self.run.relative(path)
-
-    def load_snapshot(self, relative: str, *, with_optimizer: bool = True) -> dict[str, torch.Tensor]:
-        """Load a snapshot's networks (and Adam state); under torchrun rank 0 reads it and sends it on."""
-        if self.group.distributed:
-            tensors = self._load_snapshot(relative, with_optimizer) if self.group.writer else {}
-            self.group.share_from_writer(self.ens, with_optimizer=with_optimizer)
-            return tensors
-        return self._load_snapshot(relative, with_optimizer)
-
-    def _load_snapshot(self, relative: str, with_optimizer: bool) -> dict[str, torch.Tensor]:
-        path = self.run.resolve(relative)
-        tensors, meta = load_tensors(path)
-        if meta.get("arch") != self.cfg.arch:
-            raise UserError(f"checkpoint {path} holds a {meta.get('arch')!r} model; the run uses {self.cfg.arch!r}")
-        self.ens.load_model_tensors({k: v.to(self.device) for k, v in tensors.items()}, str(path))
-        if with_optimizer:
-            opt_tensors, _ = load_tensors(optim_path(path))
-            self.ens.load_optimizer_tensors(opt_tensors, str(optim_path(path)))
-        return tensors
-
-    def drop_optimizer_state(self, relative: str | None) -> None:
-        """Remove NAME.optim.safetensors once a later snapshot supersedes it for resuming."""
-        if relative and self.group.writer:
-            optim_path(self.run.resolve(relative)).unlink(missing_ok=True)
-
-    def remove_stale(self, pattern: str) -> None:
-        """Delete leftovers of writes a kill interrupted: temporary files and superseded snapshots matching `pattern`."""
-        if not self.group.writer:
-            return
-        leftovers = [*self.run.path.glob(".*.tmp"), *self.run.checkpoints.glob(".*.tmp"), *self.run.checkpoints.glob(pattern)]
-        for path in leftovers:
-            path.unlink(missing_ok=True)
-
-    def remove_snapshot(self, relative: str | None) -> None:
-        if not relative or not self.group.writer:
-            return
-        path = self.run.resolve(relative)
-        path.unlink(missing_ok=True)
-        optim_path(path).unlink(missing_ok=True)

@@ -90,7 +90,7 @@ def train_shared(session: Session, state: dict, entry: dict, *, members: list[in
         first = [members[heads_of.index(h)] for h in range(heads)]     # a dataset of each label set
         shared.ens.nets[0].class_mask.copy_(torch.cat([session.ens.nets[i].class_mask for i in first]))
     if entry.get("progress"):
-        shared.load_snapshot(entry["progress"])
+        shared.snapshots.load(entry["progress"])
 
     def members_metrics() -> dict:
         distribute(shared.ens.nets[0], session.ens, k, heads_of, members)

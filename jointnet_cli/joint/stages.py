@@ -132,7 +132,7 @@ def search_lambda(session: Session, *, data_dir: Path, device: str) -> float:
     best mean score wins. Trials are ordinary run directories under RUN/lambda-search/ (they resume);
     the grid, scores, seconds and choice are recorded in state.json["lambda_search"]."""
     cfg, task = session.cfg, session.task
-    state = session.read_state()
+    state = session.snapshots.read_state()
     search = state.setdefault("lambda_search", {"grid": lambda_grid(cfg.lambda_grid), "holdout": cfg.holdout,
                                                 "metric": task.primary_metric, "scores": {}, "trials": {}})
     if "chosen" in search:
@@ -155,10 +155,10 @@ def search_lambda(session: Session, *, data_dir: Path, device: str) -> float:
         search["scores"][key] = sum(scores) / len(scores)
         search["trials"][key] = {"run": session.run.relative(path), "epochs": epochs,
                                  "seconds": time.perf_counter() - t0}
-        session.write_state(state)
+        session.snapshots.write_state(state)
     pick = max if task.higher_is_better else min
     search["chosen"] = float(pick(grid, key=lambda lam: search["scores"][f"{lam:g}"]))
-    session.write_state(state)
+    session.snapshots.write_state(state)
     session.reporter.message(f"--lambda auto chose λ = {search['chosen']:g} "
                              f"({', '.join(f'{k}: {v:.4g}' for k, v in search['scores'].items())})")
     return search["chosen"]
@@ -186,7 +186,7 @@ def trial_settings(cfg: RunConfig, lam: float, trials: int) -> dict[str, Any]:
 def trial_budget(session: Session) -> int:
     from jointnet_cli.joint.baselines import joint_budget
 
-    return joint_budget(session.cfg, session.read_state())[0]
+    return joint_budget(session.cfg, session.snapshots.read_state())[0]
 
 
 def warmstart(run_path: Path | str, given: dict[str, Any], **kw: Any) -> dict:

@@ -48,8 +48,8 @@ def shareall_start(session: Session, state: dict) -> str:
     if not start.get("checkpoint"):
         train_shared(session, state, start, members=list(range(session.n)), prefix="start",
                      epochs=start["epochs"])
-        start["checkpoint"] = session.save_snapshot("start", stage="start", epoch=start["epochs"])
-        session.drop_optimizer_state(start["checkpoint"])
+        start["checkpoint"] = session.snapshots.save("start", stage="start", epoch=start["epochs"])
+        session.snapshots.drop_optimizer_state(start["checkpoint"])
         session.finish_resumable(state, start, "start")
     return start["checkpoint"]
 
@@ -57,7 +57,7 @@ def shareall_start(session: Session, state: dict) -> str:
 def run_warmstart(session: Session) -> dict:
     """Train (or resume) the warm start and record it in state.json; returns its state entry."""
     cfg = session.cfg
-    state = session.read_state()
+    state = session.snapshots.read_state()
     ws = state.setdefault("warmstart", {})
     if ws.get("checkpoint"):
         session.reporter.message(f"warm start already done ({plural(ws['epochs_done'], 'epoch')})")
@@ -65,17 +65,17 @@ def run_warmstart(session: Session) -> dict:
     ones = session.all_ones()
     c = session.coupling(ones)                                    # eq. 5 as an instance of eq. 6 (raw: no σ yet)
     if ws.get("progress"):
-        session.load_snapshot(ws["progress"])
+        session.snapshots.load(ws["progress"])
         session.reporter.message(f"resuming the warm start after epoch {ws['epochs_done']}")
     elif cfg.start == "shareall":
-        session.load_snapshot(shareall_start(session, state), with_optimizer=False)
+        session.snapshots.load(shareall_start(session, state), with_optimizer=False)
     ws["epochs"] = cfg.epochs
     losses = session.train_resumable(state, ws, c, stage="warmstart", iteration=0, epochs=cfg.epochs,
                                      prefix="warmstart")
 
     sigma = jw.sigma_from(session.window_sq_distances())
     ws.update(
-        checkpoint=session.save_snapshot("warmstart", stage="warmstart", epoch=cfg.epochs, weights=ones, sigma=sigma),
+        checkpoint=session.snapshots.save("warmstart", stage="warmstart", epoch=cfg.epochs, weights=ones, sigma=sigma),
         sigma=sigma.tolist(),
         metrics=session.final_metrics(ws),
         objective=objective_terms(session, c, losses, sigma),

@@ -112,7 +112,7 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
     final_weights = None
     grids = []
     for method, info in methods.items():
-        session.load_snapshot(info["checkpoint"], with_optimizer=False)
+        session.snapshots.load(info["checkpoint"], with_optimizer=False)
         metrics[method] = session.evaluate()
         if cfg.task == "gan":
             grids.append(_sample_grid(session, run.report / f"samples-{method}.png"))

@@ -204,7 +204,7 @@ def test_every_option_is_recorded_and_the_iteration_recomputable_from_the_files(
     before = state["warmstart"]["checkpoint"]
     previous_sigma = None
     for it in state["irls"]["iterations"]:
-        session.load_snapshot(before, with_optimizer=False)
+        session.snapshots.load(before, with_optimizer=False)
         d2 = session.window_sq_distances()
         refit = jw.sigma_from(d2)
         if previous_sigma is None:          # anneal, by hand: every weight ≥ 0.99 at k = 1 (gm: w = s², s ≥ √0.99)
@@ -217,7 +217,7 @@ def test_every_option_is_recorded_and_the_iteration_recomputable_from_the_files(
         w[:, torch.arange(3), torch.arange(3)] = 1
         assert torch.allclose(torch.tensor(it["weights"], dtype=torch.float64), w, rtol=1e-9, atol=0)
         # eq. 4 (normalized) at the iteration's own checkpoint
-        session.load_snapshot(it["checkpoint"], with_optimizer=False)
+        session.snapshots.load(it["checkpoint"], with_optimizer=False)
         d2 = session.window_sq_distances()
         rho = sigma.pow(2)[:, None, None] * d2 / (sigma.pow(2)[:, None, None] + d2) / sigma.pow(2)[:, None, None]
         robust = 0.5 * torch.triu(rho, diagonal=1).sum().item()
