@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
+
+from jointnet_cli.report.compare import markdown, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("ae", "classify", "gan")
@@ -75,61 +76,6 @@ def train_method(run: Path, settings: dict, method: str, data: Path) -> None:
         baseline(run, settings, method="l2-partial", fraction=fraction, data_dir=data, device="cpu")
     else:
         baseline(run, settings, method=method, data_dir=data, device="cpu")
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-def summarize(task: str, results: list[dict], methods: list[str]) -> dict:
-    """Mean ± std over seeds of the primary metric per method and dataset, its average, and recovery."""
-    metric = results[0]["metric"]
-    names = list(next(iter(results[0]["metrics"].values())))
-    table: dict[str, dict[str, tuple[float, float]]] = {}
-    for m in methods:
-        per_seed = [r["metrics"][m] for r in results if m in r["metrics"]]
-        if not per_seed:
-            continue
-        row = {d: mean_std([s[d][metric] for s in per_seed]) for d in names}
-        row["average"] = mean_std([statistics.fmean(s[d][metric] for d in names) for s in per_seed])
-        table[m] = row
-    recovery = [r["group_recovery"] for r in results if "group_recovery" in r]
-    windows = results[0].get("sharing", {}).get("windows", [])
-    return {
-        "task": task, "metric": metric, "higher_is_better": results[0]["higher_is_better"],
-        "seeds": len(results), "datasets": names,
-        "table": {m: {d: {"mean": v[0], "std": v[1]} for d, v in row.items()} for m, row in table.items()},
-        "recovery": [{"window": windows[w] if w < len(windows) else f"w{w + 1}",
-                      "mean": mean_std([r[w] for r in recovery])[0], "std": mean_std([r[w] for r in recovery])[1]}
-                     for w in range(len(recovery[0]))] if recovery else [],
-        "budgets": results[0]["budgets"],
-    }
-
-
-def markdown(summary: dict) -> str:
-    """The paper-style table: one row per method, one column per dataset and the average."""
-    names, t = summary["datasets"], summary["table"]
-    fmt = "{:.3f} ± {:.3f}" if summary["metric"] == "accuracy" else "{:.4f} ± {:.4f}"
-    better = max if summary["higher_is_better"] else min
-    best = better(t, key=lambda m: t[m]["average"]["mean"]) if t else None
-    lines = [f"| method | {' | '.join(names)} | average |", "|---" * (len(names) + 2) + "|"]
-    for m, row in t.items():
-        cells = [fmt.format(row[d]["mean"], row[d]["std"]) for d in [*names, "average"]]
-        if m == best:
-            cells[-1] = f"**{cells[-1]}**"
-        lines.append(f"| {m} | {' | '.join(cells)} |")
-    out = [f"### {summary['task']}: test {summary['metric']} "
-           f"({'higher' if summary['higher_is_better'] else 'lower'} is better), "
-           f"mean ± std over {summary['seeds']} seeds", "", *lines]
-    if summary["recovery"]:
-        out += ["", "Joint: recovery of the 3 synth8 groups by the final IRLS weights "
-                    "(adjusted Rand index, mean ± std over seeds; 1 = exact, ≈ 0 = chance):", "",
-                ", ".join(f"{r['window']}: {r['mean']:.2f} ± {r['std']:.2f}" for r in summary["recovery"])]
-    budgets = summary["budgets"]
-    if budgets:
-        out += ["", "Budgets (epochs per dataset, seed 0): "
-                + "; ".join(f"{m} {b['epochs']}" for m, b in budgets.items())]
-    return "\n".join(out) + "\n"
 
 
 def main() -> None:

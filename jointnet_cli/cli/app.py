@@ -15,7 +15,8 @@ import sys
 import typer
 import typer.main
 
-from jointnet_cli.cli import baseline, complete, evaluate, irls, prepare, quickstart, sample, warmstart  # noqa: F401  (each registers its command)
+from jointnet_cli.cli import (baseline, compare, complete, evaluate, irls, prepare, quickstart,  # noqa: F401
+                              sample, warmstart)                                # (each registers its command)
 from jointnet_cli.cli.root import app
 from jointnet_cli.errors import RunFailure, UserError
 

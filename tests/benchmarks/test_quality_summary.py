@@ -1,19 +1,16 @@
-"""benchmarks/quality.py: the paper-style table is the mean ± std over seeds of what evaluate reported."""
+"""The paper-style table (`jointnet compare`, benchmarks/quality.py) is the mean ± std over seeds of what
+evaluate reported."""
 
-import importlib.util
-from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "quality.py"
+from jointnet_cli.report import compare
 
 
 @pytest.fixture(scope="module")
 def quality():
-    spec = importlib.util.spec_from_file_location("quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return SimpleNamespace(summarize=compare.summarize, markdown=compare.markdown)
 
 
 def evaluated(joint: dict, isolated: dict, recovery: list[float]) -> dict:
