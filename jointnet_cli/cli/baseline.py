@@ -7,12 +7,16 @@ from typing import Annotated, Optional
 import typer
 
 from jointnet_cli.cli import options as o
-from jointnet_cli.cli.options import command_flags, merge, plain
+from jointnet_cli.cli.options import command_flags, deprecated_alias, merge, plain
 from jointnet_cli.cli.recipe import load_recipe
-from jointnet_cli.cli.output import console, stdout
+from jointnet_cli.cli.output import stdout
 from jointnet_cli.cli.root import Command, app
 from jointnet_cli.wording import plural
 from jointnet_cli.cli.training import emit, run_training_command
+
+
+# the baselines each method-specific option applies to
+OWNERS = {"--fraction": ("l2-partial",), "--groups": ("groupshare",), "--pretrain-epochs": ("finetune", "groupshare")}
 
 
 @app.command(cls=Command, epilog="Examples: jointnet baseline isolated --run runs/ae8    |    "
@@ -46,23 +50,16 @@ def baseline(
     from jointnet_cli.joint.stages import baseline as stage
 
     method = plain(method)
-    if epochs is not None:                               # the old spelling: still works, says so
-        console().print("jointnet: warning: `baseline --epochs` is deprecated; use --budget (same meaning)")
-        if budget is not None and budget != epochs:
-            raise UserError("give the budget once: --budget (--epochs is its deprecated spelling)")
-        budget = epochs
+    budget = deprecated_alias("baseline", "--budget", budget, "--epochs", epochs)
     # [baseline] budget (or its old name epochs) in a recipe: this baseline's budget, not the warm start's
     recipe_values = load_recipe(recipe, "baseline", own=("budget", "epochs", "fraction"))
     if budget is None:
         budget = recipe_values.pop("baseline.budget", recipe_values.pop("baseline.epochs", None))
     fraction = fraction if fraction is not None else recipe_values.pop("baseline.fraction", None)
     recipe_values = {k: v for k, v in recipe_values.items() if not k.startswith("baseline.")}
-    unused = [f for f, v, owners in (("--fraction", fraction, ("l2-partial",)),
-                                     ("--groups", groups, ("groupshare",)),
-                                     ("--pretrain-epochs", pretrain_epochs, ("finetune", "groupshare")))
-              if v is not None and method not in owners]
-    if unused:
-        raise UserError(f"{unused[0]} applies to baseline {' and '.join(owners_of(unused[0]))} only, not {method}")
+    given = {"--fraction": fraction, "--groups": groups, "--pretrain-epochs": pretrain_epochs}
+    if unused := [f for f, v in given.items() if v is not None and method not in OWNERS[f]]:
+        raise UserError(f"{unused[0]} applies to baseline {' and '.join(OWNERS[unused[0]])} only, not {method}")
     if method == "l2-partial" and fraction is None:
         fraction = 0.25
     baseline_key(method, fraction)                       # a bad fraction fails here
@@ -81,8 +78,3 @@ def baseline(
                        f"mean test {metric} {mean:.5f}\ncheckpoint: {result['run']}/{result['checkpoint']}")
 
     emit(result, json_, human)
-
-
-def owners_of(flag: str) -> tuple[str, ...]:
-    return {"--fraction": ("l2-partial",), "--groups": ("groupshare",),
-            "--pretrain-epochs": ("finetune", "groupshare")}[flag]

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from jointnet_cli.cli import options as o
-from jointnet_cli.cli.options import merge, plain
+from jointnet_cli.cli.options import deprecated_alias, merge, plain
 from jointnet_cli.cli.output import console, print_json, stdout
 from jointnet_cli.cli.recipe import load_recipe
 from jointnet_cli.cli.root import Command, app
@@ -52,13 +52,7 @@ def complete(
     from jointnet_cli.apply.complete import complete_images, parse_box
 
     # from a recipe: which run (run, or task + datasets) and the device; its `size` is an image size, not a hole
-    if size is not None:                                 # the old spelling: still works, says so
-        console().print("jointnet: warning: `complete --size` is deprecated; use --hole (same meaning)")
-        if hole is not None and hole != size:
-            from jointnet_cli.errors import UserError
-
-            raise UserError("give the hole side once: --hole (--size is its deprecated spelling)")
-        hole = size
+    hole = deprecated_alias("complete", "--hole", hole, "--size", size)
     given = load_recipe(recipe, "complete")
     s = merge({k: v for k, v in given.items() if k in ("run", "task", "datasets", "device")},
               dict(run=run, task=plain(task), datasets=datasets, device=plain(device)))

@@ -7,7 +7,6 @@ nearest spelling (`cli.app`). Boolean flags show no `<bool>` placeholder (`cli.r
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -175,14 +174,6 @@ def plain(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
-def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask; all cores where that is unknown)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def set_threads(threads: int | None) -> int:
     """`--threads`: torch's intra-op threads (default: the cores this process may use); returns the count."""
     from jointnet_cli.errors import UserError
@@ -191,7 +182,23 @@ def set_threads(threads: int | None) -> int:
         raise UserError(f"--threads must be a whole number ≥ 1 (got {threads})")
     import torch
 
+    from jointnet_cli.data.ingest import available_cores
+
     count = threads or available_cores()
     if torch.get_num_threads() != count:
         torch.set_num_threads(count)
     return count
+
+
+def deprecated_alias(command: str, new: str, new_value: Any, old: str, old_value: Any) -> Any:
+    """The value of option `new`, also given by its old spelling `old` (which still works and warns once);
+    giving both with different values is refused."""
+    if old_value is None:
+        return new_value
+    from jointnet_cli.cli.output import console
+    from jointnet_cli.errors import UserError
+
+    console().print(f"jointnet: warning: `{command} {old}` is deprecated; use {new} (same meaning)")
+    if new_value is not None and new_value != old_value:
+        raise UserError(f"give {new} once ({old} is its deprecated spelling)")
+    return old_value

@@ -143,7 +143,7 @@ def decode_files(
     reasons: list[str | None] = [None] * total
     if total == 0:
         return images, reasons
-    workers = max(1, workers or _available_cores())
+    workers = max(1, workers or available_cores())
     chunk = max(1, min(32, math.ceil(total / (workers * 8))))  # small chunks: steady progress, even load
     starts = list(range(0, total, chunk))
     workers = min(workers, len(starts))
@@ -172,10 +172,11 @@ def decode_files(
     return images, reasons
 
 
-def _available_cores() -> int:
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask; all cores where that is unknown)."""
     try:
         return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
+    except (AttributeError, OSError):  # not on Linux
         return os.cpu_count() or 1
 
 

@@ -72,12 +72,12 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
                                  window_names=session.window_names)
             if new:
                 run.write_config({**config, "data_dir": data_dir_record(data_dir)})
-            elif updates := stage_updates(run.read_config(), cfg):      # stage settings this command set
-                run.write_config({**run.read_config(), **updates})
+            elif updates := stage_updates(stored := run.read_config(), cfg):   # stage settings this command set
+                run.write_config({**stored, **updates})
             group.broadcast_json({"config": config, "sync_every": cfg.sync_every})
             told = True
             group.share_from_writer(session.ens, with_optimizer=False)
-            if announce and session.reporter is not None:
+            if announce:
                 session.reporter.message(f"{announce}: {describe(session, data_dir, new)}")
             if cfg.lam == "auto":
                 if group.distributed:
@@ -175,11 +175,7 @@ def trial_settings(cfg: RunConfig, lam: float, trials: int) -> dict[str, Any]:
                  epochs=max(1, round(cfg.epochs / trials)), max_iters=max(1, round(cfg.max_iters / trials)))
     if cfg.start == "shareall":
         given["start_epochs"] = max(1, round(cfg.start_epochs / trials))
-    else:
-        given.pop("start_epochs")
     given.pop("lambda_grid")                                  # a trial has its λ
-    if cfg.sigma != "anneal":
-        given.pop("anneal")
     return given
 
 

@@ -113,6 +113,8 @@ def test_the_old_spelling_of_the_budget_still_works_and_warns(cli, warm):
     r = cli("baseline", "isolated", "--run", warm, "--epochs", "1", "--device", "cpu", "--json")
     assert r.code == 0 and r.json["epochs"] == 1
     assert "warning: `baseline --epochs` is deprecated; use --budget" in r.err
+    r = cli("baseline", "l2", "--run", warm, "--budget", "2", "--epochs", "3", "--device", "cpu")
+    assert r.code == 2 and "give --budget once (--epochs is its deprecated spelling)" in r.err
 
 
 # -- 3. no flag is silently ignored -------------------------------------------------------------------------
