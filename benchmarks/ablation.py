@@ -75,6 +75,9 @@ def main() -> None:
     ap.add_argument("--variants", default="", help="comma list (default: the focus set run on every task)")
     ap.add_argument("--references", default=",".join(REFERENCES), help="baselines trained beside (comma list)")
     ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--budget-scale", type=int, default=1,
+                    help="multiply the recipe's warm-start epochs and epochs per IRLS iteration (every method's "
+                         "budget with them): does a longer, converged budget change the ranking?")
     ap.add_argument("--list", action="store_true", help="print the variants and exit")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench-ablation")
     args = ap.parse_args()
@@ -94,8 +97,11 @@ def main() -> None:
     from jointnet_cli.report.evaluate import evaluate_run
 
     settings, prep = settings_for(args.task, False, None)
+    if args.budget_scale != 1:
+        settings.update(epochs=settings["epochs"] * args.budget_scale,
+                        epochs_per_iter=settings["epochs_per_iter"] * args.budget_scale)
     data = prepared(args.out, prep, data_seed=1)                 # the validation copy, never the test split
-    root = args.out / f"validation-{args.task}"
+    root = args.out / (f"validation-{args.task}" + (f"-x{args.budget_scale}" if args.budget_scale != 1 else ""))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; task {args.task}; seeds {seeds}; "
           f"validation copy; runs in {root}", flush=True)
     rows: dict[str, list[dict]] = {}

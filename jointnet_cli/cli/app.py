@@ -15,9 +15,7 @@ import sys
 import typer
 import typer.main
 
-from jointnet_cli.cli import (baseline, compare, complete, evaluate, irls, prepare, quickstart,  # noqa: F401
-                              sample, warmstart)                                # (each registers its command)
-from jointnet_cli.cli.root import app
+from jointnet_cli.cli.root import app     # every command is registered with it by the package's __init__
 from jointnet_cli.errors import RunFailure, UserError
 
 

@@ -1,9 +1,12 @@
 """The run configuration (runs.config.RunConfig) is the one source of the options: the recipe keys and
 the config fields derive from it, and every field is a flag of the training commands (or a recipe key)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import typer.main
 
-from jointnet_cli.cli.app import main  # noqa: F401  (registers every command)
 from jointnet_cli.cli.options import CONFIG_FIELDS
 from jointnet_cli.cli.recipe import RECIPE_KEYS
 from jointnet_cli.cli.root import app
@@ -33,3 +36,13 @@ def test_every_configuration_option_is_a_flag_of_the_training_commands():
     irls_stage = {"epochs", "epochs_per_iter", "tol", "max_iters"}   # a baseline's budget is --budget
     assert options - irls_stage <= flags_of("baseline")
     assert not (RECIPE_ONLY & (flags_of("irls") | flags_of("baseline")))
+
+
+def test_a_script_that_only_loads_a_recipe_knows_every_command_table():
+    """The benchmarks load recipes without the console script: the [prepare] table must still be known."""
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "bench-synth8-ae.toml"
+    code = ("from jointnet_cli.cli.recipe import commands, load_recipe; "
+            f"print(sorted(commands())); print(load_recipe({str(recipe)!r}, 'prepare')['train'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == str(sorted(["baseline", "complete", "evaluate", "irls", "prepare", "sample", "warmstart"]))
+    assert out[1] == "200"
