@@ -32,15 +32,16 @@ from __future__ import annotations
 import glob
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from jointnet_cli.data.decode import Unreadable, opened, to_native
+from jointnet_cli.data.ingest import available_cores
 from jointnet_cli.errors import UserError
-from jointnet_cli.store.atomic import process_umask
+from jointnet_cli.store.atomic import write_beside
 from jointnet_cli.apply.trained import find_checkpoint
 
 if TYPE_CHECKING:
@@ -217,51 +218,15 @@ class Decoded:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
-def _stretch_to_l(a: np.ndarray) -> np.ndarray:
-    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)
-    if lo >= 0.0 and hi <= 1.0 and a.dtype.kind == "f":
-        lo, hi = 0.0, 1.0
-    return np.rint((a.astype(np.float64) - lo) * (255.0 / max(hi - lo, 1e-12))).clip(0, 255).astype(np.uint8)
-
-
 def decode_image(path: Path | str) -> Decoded:
     """Decode any image Pillow reads into one of MODES (see the module docstring); UserError if unreadable."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    path = Path(path)
     try:
-        with Image.open(path) as im:
+        with opened(path) as im:
             icc = im.info.get("icc_profile")
-            im = ImageOps.exif_transpose(im)
-            mode = im.mode
-            if mode in ("RGB", "RGBA", "L", "LA"):
-                pass
-            elif mode.startswith("I;16") or mode in ("I", "F"):
-                a = np.asarray(im)
-                if a.dtype.kind in "ui" and (a.size == 0 or (a.min() >= 0 and a.max() <= 65535)):
-                    return Decoded(a.astype(np.uint16)[..., None], "I;16", icc)
-                return Decoded(_stretch_to_l(a)[..., None], "L", icc)
-            elif mode == "1":
-                im = im.convert("L")
-            elif mode in ("La",):
-                im = im.convert("LA")
-            elif mode in ("P", "PA", "RGBa") and (mode != "P" or "transparency" in im.info):
-                im = im.convert("RGBA")
-            else:                                     # P without transparency, CMYK, YCbCr, LAB, HSV, RGBX
-                im = im.convert("RGB")
-            pixels = np.asarray(im)
-    except UnidentifiedImageError:
-        raise UserError(f"{path}: not an image Pillow can read") from None
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
-    except Image.DecompressionBombError as e:
-        raise UserError(f"{path}: refused, too many pixels ({e})") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"{path}: truncated or corrupt image ({first})") from None
-    if pixels.ndim == 2:
-        pixels = pixels[..., None]
-    return Decoded(np.ascontiguousarray(pixels), im.mode, icc)
+            pixels, mode = to_native(im)
+    except Unreadable as e:
+        raise UserError(f"{path}: {e.reason}") from None
+    return Decoded(pixels, mode, icc)
 
 
 def _pil_image(pixels: np.ndarray):
@@ -302,23 +267,13 @@ def _can_write(mode: str, fmt: str, cache: dict) -> bool:
     return cache[mode, fmt]
 
 
-def _stage(path: Path, pixels: np.ndarray, icc: bytes | None, umask: int) -> Path:
-    """Write an image to a temporary file beside `path` (fsync'ed); the caller renames it into place.
+def _stage(path: Path, pixels: np.ndarray, icc: bytes | None) -> Path:
+    """Encode an image into a temporary file beside `path` (fsync'ed); the caller renames it into place.
 
     Pillow encodes into a real file with the GIL released, so several of these run in parallel threads.
     """
     fmt = _format_of(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _pil_image(pixels).save(f, format=fmt, **_save_options(fmt, icc))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~umask)                   # as an ordinary new file (mkstemp makes it 0600)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
+    return write_beside(path, lambda f: _pil_image(pixels).save(f, format=fmt, **_save_options(fmt, icc)))
 
 
 def side_by_side_strip(holed: np.ndarray, filled: np.ndarray, original: np.ndarray) -> np.ndarray:
@@ -576,7 +531,7 @@ def complete_images(run: Path | str, dataset: str, inputs: Sequence[str | Path],
     problems += out_problems
     from concurrent.futures import ThreadPoolExecutor
 
-    workers = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    workers = min(8, available_cores())
     with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="jointnet-complete") as pool:
         # importing torch and loading the network (a second or two) overlaps with decoding the inputs
         # (always joined before returning or raising: no thread outlives the call)
@@ -633,7 +588,6 @@ def _run(net: Network, jobs: list[_Job], cache: dict[int, Decoded], pool: Any, *
     from jointnet_cli.errors import RunFailure
     from jointnet_cli.store.atomic import fsync_dir
 
-    umask = process_umask()
     for folder in {p.parent for j in jobs for p in (j.output, j.strip) if p is not None}:
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -660,13 +614,13 @@ def _run(net: Network, jobs: list[_Job], cache: dict[int, Decoded], pool: Any, *
             filled = inpaint_many(net, [d.pixels for d in decoded], holes, [d.mode for d in decoded],
                                   batch_size=batch_size)
             for job, d, result, hole in zip(batch, decoded, filled, holes):
-                writes.append((pool.submit(_stage, job.output, result, d.icc_profile, umask), job.output))
+                writes.append((pool.submit(_stage, job.output, result, d.icc_profile), job.output))
                 if job.strip is not None:
                     holed = d.pixels.copy()
                     colour = MODES[d.mode][0] - (1 if d.mode in ("LA", "RGBA") else 0)
                     holed[hole, :colour] = 0                       # the hole as the network sees it: zeros
                     strip = side_by_side_strip(holed, result, d.pixels)
-                    writes.append((pool.submit(_stage, job.strip, strip, d.icc_profile, umask), job.strip))
+                    writes.append((pool.submit(_stage, job.strip, strip, d.icc_profile), job.strip))
                 records.append({"input": str(job.input), "output": str(job.output),
                                 "side_by_side": str(job.strip) if job.strip else None, "box": job.box(),
                                 "size": list(job.size), "mode": d.mode, "dataset": net.dataset, "method": net.method})

@@ -17,7 +17,6 @@ import math
 import multiprocessing
 import os
 import sys
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from jointnet_cli.data.decode import Unreadable, opened, to_rgb8
 from jointnet_cli.data.format import Split, validate_name, write_dataset
 from jointnet_cli.errors import UserError
 
@@ -49,61 +49,20 @@ class PrepareResult:
 # ---------------------------------------------------------------- decoding (runs in workers)
 
 
-def _to_rgb(im):  # PIL.Image.Image -> PIL.Image.Image in mode RGB
-    """Convert any Pillow mode to 8-bit RGB; alpha is composited over white, 16-bit is scaled."""
+def _decode_one(path: str, size: int, max_pixels: int) -> tuple[np.ndarray | None, str | None]:
+    """Decode one file to uint8 [size, size, 3] (centre square, Lanczos), or return (None, reason)."""
     from PIL import Image
 
-    mode = im.mode
-    if mode == "RGB":
-        return im
-    if mode.startswith("I") or mode == "F":
-        a = np.asarray(im)
-        if mode.startswith("I;16") or (mode == "I" and a.size and a.min() >= 0 and a.max() <= 65535):
-            a8 = np.rint(a.astype(np.float64) * (255.0 / 65535.0))
-        elif mode == "F" and a.size and a.min() >= 0.0 and a.max() <= 1.0:
-            a8 = np.rint(a.astype(np.float64) * 255.0)
-        else:  # 32-bit data of unknown range: stretch min..max
-            lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 1.0)
-            a8 = np.rint((a.astype(np.float64) - lo) * (255.0 / max(hi - lo, 1e-12)))
-        return Image.fromarray(np.clip(a8, 0, 255).astype(np.uint8), mode="L").convert("RGB")
-    has_alpha = mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and "transparency" in im.info)
-    if has_alpha:
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return im.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
-
-
-def _decode_one(path: str, size: int, max_pixels: int) -> tuple[np.ndarray | None, str | None]:
-    """Decode one file to uint8 [size, size, 3], or return (None, reason)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                w, h = im.size
-                if w * h > max_pixels:
-                    return None, f"decompression bomb refused: {w}x{h} pixels exceeds the limit of {max_pixels}"
-                if im.format == "JPEG":
-                    im.draft(None, (size, size))  # decode at 1/2, 1/4 or 1/8 scale when that is enough
-                im = ImageOps.exif_transpose(im)
-                im = _to_rgb(im)
-                w, h = im.size
-                m = min(w, h)
-                box = ((w - m) / 2, (h - m) / 2, (w + m) / 2, (h + m) / 2)  # centred square
-                im = im.resize((size, size), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
-                return np.asarray(im, dtype=np.uint8), None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        return None, f"decompression bomb refused: {e}"
-    except UnidentifiedImageError:
-        return None, "not an image Pillow can read"
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
-        return None, f"cannot read file: {e.strerror or e}"
-    except OSError as e:
-        return None, f"truncated or corrupt image: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-    except Exception as e:  # Pillow raises ValueError/SyntaxError/struct.error etc. on malformed files
-        return None, f"cannot decode: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+        with opened(path, max_pixels=max_pixels, draft=size) as im:
+            im = to_rgb8(im)
+            w, h = im.size
+            m = min(w, h)
+            box = ((w - m) / 2, (h - m) / 2, (w + m) / 2, (h + m) / 2)  # centred square
+            im = im.resize((size, size), Image.Resampling.LANCZOS, box=box, reducing_gap=3.0)
+            return np.asarray(im, dtype=np.uint8), None
+    except Unreadable as e:
+        return None, e.reason
 
 
 def _init_worker(max_pixels: int) -> None:
