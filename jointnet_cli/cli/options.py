@@ -7,14 +7,15 @@ nearest spelling (`cli.app`). Boolean flags show no `<bool>` placeholder (`cli.r
 
 from __future__ import annotations
 
+from dataclasses import fields
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from jointnet_cli.runs.config import (BASELINES, BLOCKS, CHOICES, COUPLES, DEVICES, SCHEDULES, TASK_ARCHS,
-                                      config_options)
+from jointnet_cli.runs.config import (BASELINES, BLOCKS, CHOICES, COUPLES, DEVICES, METHOD, OPTION_OF_FIELD,
+                                      SCHEDULES, TASK_ARCHS, TRAINING, RunConfig, config_options, option_types)
 
 
 def choices(name: str, values: Any) -> type[Enum]:
@@ -32,82 +33,61 @@ SigmaChoice, WeightChoice, PenaltyChoice, ApplyChoice, StartChoice = (
     choices(k.capitalize(), CHOICES[k]) for k in ("sigma", "weight", "penalty", "apply", "start"))
 BaselineChoice = choices("Baseline", BASELINES)
 
-_T = "Training"
-Task = Annotated[Optional[TaskChoice], typer.Option("--task", help="Task: ae (image completion), classify or gan.", rich_help_panel=_T)]
-Datasets = Annotated[Optional[str], typer.Option(
-    "--datasets", help="Comma list of prepared datasets, or @synth8 for a builtin collection.", rich_help_panel=_T)]
-Run = Annotated[Optional[Path], typer.Option(
-    "--run", help="Run directory. Default: runs/<task>-<datasets>.", rich_help_panel=_T)]
-Arch = Annotated[Optional[ArchChoice], typer.Option("--arch", help="Architecture (ae: ae9; classify: convnet, resnet18, inception_v3; gan: dcgan, began).", show_default="the task's first", rich_help_panel=_T)]
-Size = Annotated[Optional[int], typer.Option("--size", help="Image size; must match the data.", rich_help_panel=_T)]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of initial weights, batch order and holes.", show_default="0", rich_help_panel=_T)]
-Lambda = Annotated[Optional[str], typer.Option(
-    "--lambda", help="λ, consistency strength: a number, or auto (chosen on a held-out part of each training split).",
-    show_default="1 (--paper: 10)", rich_help_panel=_T)]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Adam learning rate.", show_default="0.001", rich_help_panel=_T)]
-BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Mini-batch size.", show_default="32", rich_help_panel=_T)]
-Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Warm-start epochs per dataset.", show_default="10", rich_help_panel=_T)]
-EpochsPerIter = Annotated[Optional[int], typer.Option("--epochs-per-iter", help="Epochs per IRLS iteration.", show_default="3", rich_help_panel=_T)]
-MaxIters = Annotated[Optional[int], typer.Option("--max-iters", help="IRLS iterations at most.", show_default="8", rich_help_panel=_T)]
-Tol = Annotated[Optional[float], typer.Option("--tol", help="Stop IRLS when δ ≤ tol.", show_default="0.01", rich_help_panel=_T)]
-Block = Annotated[Optional[BlockChoice], typer.Option(
-    "--block", help="BCD block: epoch (one epoch per network in turn, the paper) or step (round-robin mini-batches).", show_default="epoch",
-    rich_help_panel=_T)]
-Schedule = Annotated[Optional[ScheduleChoice], typer.Option(
-    "--schedule", help="bcd (networks in turn against the others' anchors), batched (all networks step together, "
-    "vmapped, CUDA graphs on a GPU; same objective) or auto: batched on a GPU for ae9 and convnet (5-7x faster "
-    "for ae9 there), bcd otherwise (faster on CPUs; GANs; large backbones). May change between stages of a run.", show_default="auto", rich_help_panel=_T)]
-SyncEvery = Annotated[Optional[int], typer.Option(
-    "--sync-every", help="Refresh every network's anchors (and, under torchrun, exchange parameters between "
-    "processes) every K steps; 0 = once per epoch. Set, one process computes exactly what torchrun runs compute. "
-    "Default: plain bcd in one process, 0 under torchrun.", show_default=False, rich_help_panel=_T)]
-Width = Annotated[Optional[int], typer.Option("--width", help="Channels of the first layer (network width).", show_default="32", rich_help_panel=_T)]
-Pretrained = Annotated[Optional[bool], typer.Option("--pretrained", help="classify: start from torchvision's ImageNet weights (needs the internet).", show_default=False, rich_help_panel=_T)]
-InitWeights = Annotated[Optional[str], typer.Option("--init-weights", help="classify: start the backbone from a local .safetensors file.", rich_help_panel=_T)]
-Latent = Annotated[Optional[int], typer.Option("--latent", help="gan: size of the latent z.", show_default="64", rich_help_panel=_T)]
-Couple = Annotated[Optional[CoupleChoice], typer.Option("--couple", help="gan: coupled players g | d | both.", show_default="dcgan both, began d", rich_help_panel=_T)]
-Hole = Annotated[Optional[int], typer.Option("--hole", help="ae: side of the square hole the network learns to fill.", show_default="22", rich_help_panel=_T)]
+def config_option(name: str, kind: Any = None) -> Any:
+    """The Typer option of RunConfig field `name`, built from the field (the one source): its flag
+    (`--lambda` for `lam`), type (`kind`, e.g. a choice enum, else the field's), help, shown default and
+    help panel. Unset, it is None, so that recipes and defaults apply (defaults < recipe < flags)."""
+    f = CONFIG_FIELDS_BY_NAME[name]
+    flag = "--" + OPTION_OF_FIELD.get(name, name).replace("_", "-")
+    shown = f.metadata["shown"]
+    if shown is None:
+        shown = str(f.default)
+    kind = kind or option_types()[OPTION_OF_FIELD.get(name, name)]
+    return Annotated[Optional[kind], typer.Option(flag, help=f.metadata["help"], show_default=shown,
+                                                  rich_help_panel=f.metadata["panel"])]
 
-_M = "Method (README \"The method\"; defaults chosen on validation data)"
+
+CONFIG_FIELDS_BY_NAME = {f.name: f for f in fields(RunConfig)}
+
+Task = config_option("task", TaskChoice)
+Datasets = config_option("datasets")
+Run = Annotated[Optional[Path], typer.Option(
+    "--run", help="Run directory. Default: runs/<task>-<datasets>.", rich_help_panel=TRAINING)]
+Arch = config_option("arch", ArchChoice)
+Size = config_option("image_size")
+Seed = config_option("seed")
+Lambda = config_option("lam", str)                      # a number or "auto" (cli.options.parse_lambda)
+Lr = config_option("lr")
+BatchSize = config_option("batch_size")
+Epochs = config_option("epochs")
+EpochsPerIter = config_option("epochs_per_iter")
+MaxIters = config_option("max_iters")
+Tol = config_option("tol")
+Block = config_option("block", BlockChoice)
+Schedule = config_option("schedule", ScheduleChoice)
+SyncEvery = config_option("sync_every")
+Width = config_option("width")
+Pretrained = config_option("pretrained")
+InitWeights = config_option("init_weights")
+Latent = config_option("latent")
+Couple = config_option("couple", CoupleChoice)
+Hole = config_option("hole")
+EvalEvery = config_option("eval_every")
+
 Paper = Annotated[bool, typer.Option(
     "--paper", help="Exactly the paper's method: --sigma fixed --weight paper --penalty raw --apply grad "
-    "--start random --lambda 10 (other flags given still override).", rich_help_panel=_M)]
-Sigma = Annotated[Optional[SigmaChoice], typer.Option(
-    "--sigma", help="σ schedule: fixed (from the warm start, paper), refit (recomputed before each weighting) or "
-    "anneal (from every w ≈ 1 down to the refit value).", show_default="fixed", rich_help_panel=_M)]
-Anneal = Annotated[Optional[float], typer.Option("--anneal", help="anneal: σ divided by this per iteration.",
-                                                 show_default="1.4", rich_help_panel=_M)]
-Weight = Annotated[Optional[WeightChoice], typer.Option(
-    "--weight", help="IRLS weight: paper (eq. 7, σ²/(σ²+d²)) or gm (σ⁴/(σ²+d²)², the exact majorizer of ρ).",
-    show_default="gm", rich_help_panel=_M)]
-Penalty = Annotated[Optional[PenaltyChoice], typer.Option(
-    "--penalty", help="raw (λ Σ w d², paper) or normalized (λ Σ w d²/σ², λ in data-loss units per pair).",
-    show_default="raw", rich_help_panel=_M)]
-Apply = Annotated[Optional[ApplyChoice], typer.Option(
-    "--apply", help="How the coupling acts: grad (a gradient the optimizer sees, paper) or prox (a proximal step "
-    "before each data step, decoupled from Adam as AdamW decouples weight decay).", show_default="prox",
-    rich_help_panel=_M)]
-Start = Annotated[Optional[StartChoice], typer.Option(
-    "--start", help="random (every network from one seeded start) or shareall (from one network trained "
-    "--start-epochs on the union; counted in the budget).", show_default="random", rich_help_panel=_M)]
-StartEpochs = Annotated[Optional[int], typer.Option("--start-epochs", help="start shareall: its epochs.",
-                                                    show_default="0", rich_help_panel=_M)]
-LambdaGrid = Annotated[Optional[str], typer.Option("--lambda-grid", help="--lambda auto: the λ values tried.",
-                                                   show_default="0.1,1,10", rich_help_panel=_M)]
-Holdout = Annotated[Optional[float], typer.Option(
-    "--holdout", help="--lambda auto: fraction of each training split held out to score λ (the test split is never read).",
-    show_default="0.2", rich_help_panel=_M)]
-
-PretrainEpochs = Annotated[Optional[int], typer.Option(
-    "--pretrain-epochs", help="finetune, groupshare: epochs of the shared pretraining, counted in the budget.",
-    show_default="half the budget", rich_help_panel=_M)]
-Groups = Annotated[Optional[str], typer.Option(
-    "--groups", help="groupshare: one group label per dataset, in order (a,a,b,…). Default: the manifests' groups.",
-    rich_help_panel=_M)]
-
-EvalEvery = Annotated[Optional[int], typer.Option(
-    "--eval-every", help="Score the test split every K epochs while training (0: only at the end of each "
-    "stage; GAN scores are slow).", show_default="1", rich_help_panel=_T)]
+    "--start random --lambda 10 (other flags given still override).", rich_help_panel=METHOD)]
+Sigma = config_option("sigma", SigmaChoice)
+Anneal = config_option("anneal")
+Weight = config_option("weight", WeightChoice)
+Penalty = config_option("penalty", PenaltyChoice)
+Apply = config_option("apply", ApplyChoice)
+Start = config_option("start", StartChoice)
+StartEpochs = config_option("start_epochs")
+LambdaGrid = config_option("lambda_grid")
+Holdout = config_option("holdout")
+PretrainEpochs = config_option("pretrain_epochs")
+Groups = config_option("groups")
 
 _G = "General"
 DataDir = Annotated[Optional[Path], typer.Option(

@@ -52,50 +52,86 @@ CHOICES: dict[str, tuple[str, ...]] = {"sigma": ("fixed", "refit", "anneal"), "w
                                        "start": ("random", "shareall"), "evaluate_on": ("test", "holdout")}
 
 
+TRAINING, METHOD = "Training", "Method (README \"The method\"; defaults chosen on validation data)"
+
+
+REQUIRED = object()    # a setting without a default
+
+
+def setting(default: Any, help: str, *, shown: str | bool | None = None, panel: str = TRAINING) -> Any:
+    """A RunConfig field with what `--help` says of it: its help, the default shown (None: the default
+    itself; False: none) and its help panel. The CLI builds every configuration option from these."""
+    meta = {"help": help, "shown": shown, "panel": panel}
+    return field(metadata=meta) if default is REQUIRED else field(default=default, metadata=meta)
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    task: str                                  # "ae" (image completion)
-    datasets: tuple[str, ...]                  # order = network index i
-    arch: str = ""                             # "" = the task's default architecture
-    image_size: int = 0                        # 0 = taken from the prepared data
-    seed: int = 0                              # initial weights, batch order, holes
-    lam: float | str = 1.0                     # λ, strength of the consistency term (paper: 10); "auto": searched
-    lr: float = 1e-3                           # Adam learning rate
-    batch_size: int = 32
-    epochs: int = 10                           # warm-start epochs per dataset
-    epochs_per_iter: int = 3                   # training epochs per IRLS iteration
-    max_iters: int = 8                         # IRLS iterations at most
-    tol: float = 1e-2                          # stop when δ ≤ tol
-    block: str = "epoch"                       # BCD block: one epoch ("epoch", paper) or one mini-batch ("step")
-    schedule: str = "auto"                     # "bcd" (networks in turn), "batched" (all step together, vmapped),
-                                               # "auto": batched on a GPU for ae9/convnet, bcd otherwise
-    sync_every: int | None = None              # bcd with anchors fixed between syncs every K steps (0: per epoch); torchrun
-    hole: int = 22                             # side of the square hole (ae task)
-    width: int = 32                            # channels of the first conv layer (ae9: 32 → 2.0 M parameters)
-    pretrained: bool = False                   # classify: start from torchvision's ImageNet weights
-    init_weights: str = ""                     # classify: start the backbone from this safetensors file
-    augment: bool = True                       # classify: Inception-style augmentation while training
-    crop_scale: float = 0.35                   # classify: smallest area fraction of the random resized crop
-    jitter: float = 0.2                        # classify: colour jitter strength (factors 1 ± jitter)
-    latent: int = 64                           # gan: size of the latent z
-    couple: str = ""                           # gan: players coupled, g | d | both ("" = dcgan both, began d)
-    gamma: float = 0.5                         # began: diversity ratio γ
-    lambda_k: float = 0.001                    # began: learning rate λ_k of the control variable k_t
+    """A run's fixed settings; each field's metadata holds its `--help` text (cli.options builds the flags)."""
+
+    task: str = setting(REQUIRED, "Task: ae (image completion), classify or gan.", shown=False)
+    datasets: tuple[str, ...] = setting(REQUIRED, "Comma list of prepared datasets, or @synth8 for a builtin collection.",
+                                        shown=False)                        # order = network index i
+    arch: str = setting("", "Architecture (ae: ae9; classify: convnet, resnet18, inception_v3; gan: dcgan, began).",
+                        shown="the task's first")
+    image_size: int = setting(0, "Image size; must match the data.", shown=False)   # 0: from the prepared data
+    seed: int = setting(0, "Seed of initial weights, batch order and holes.")
+    lam: float | str = setting(1.0, "λ, consistency strength: a number, or auto (chosen on a held-out part of each "
+                               "training split).", shown="1 (--paper: 10)")
+    lr: float = setting(1e-3, "Adam learning rate.")
+    batch_size: int = setting(32, "Mini-batch size.")
+    epochs: int = setting(10, "Warm-start epochs per dataset.")
+    epochs_per_iter: int = setting(3, "Epochs per IRLS iteration.")
+    max_iters: int = setting(8, "IRLS iterations at most.")
+    tol: float = setting(1e-2, "Stop IRLS when δ ≤ tol.")
+    block: str = setting("epoch", "BCD block: epoch (one epoch per network in turn, the paper) or step (round-robin "
+                         "mini-batches).")
+    schedule: str = setting("auto", "bcd (networks in turn against the others' anchors), batched (all networks step "
+                            "together, vmapped, CUDA graphs on a GPU; same objective) or auto: batched on a GPU for ae9 "
+                            "and convnet (5-7x faster for ae9 there), bcd otherwise (faster on CPUs; GANs; large "
+                            "backbones). May change between stages of a run.")
+    sync_every: int | None = setting(None, "Refresh every network's anchors (and, under torchrun, exchange parameters "
+                                     "between processes) every K steps; 0 = once per epoch. Set, one process computes "
+                                     "exactly what torchrun runs compute. Default: plain bcd in one process, 0 under "
+                                     "torchrun.", shown=False)
+    hole: int = setting(22, "ae: side of the square hole the network learns to fill.")
+    width: int = setting(32, "Channels of the first layer (network width).")   # ae9: 32 → 2.0 M parameters
+    pretrained: bool = setting(False, "classify: start from torchvision's ImageNet weights (needs the internet).",
+                               shown=False)
+    init_weights: str = setting("", "classify: start the backbone from a local .safetensors file.", shown=False)
+    augment: bool = setting(True, "classify: Inception-style augmentation while training (recipe only).")
+    crop_scale: float = setting(0.35, "classify: smallest area fraction of the random resized crop (recipe only).")
+    jitter: float = setting(0.2, "classify: colour jitter strength, factors 1 ± jitter (recipe only).")
+    latent: int = setting(64, "gan: size of the latent z.")
+    couple: str = setting("", "gan: coupled players g | d | both.", shown="dcgan both, began d")
+    gamma: float = setting(0.5, "began: diversity ratio γ (recipe only).")
+    lambda_k: float = setting(0.001, "began: learning rate λ_k of the control variable k_t (recipe only).")
     # -- the method's options (DESIGN §1b): defaults chosen on the synth8 validation copy (README "Choosing
     #    the defaults"); PAPER holds the paper's choices, `--paper` selects them --
-    sigma: str = "fixed"                       # σ schedule: fixed (warm start, paper) | refit | anneal
-    anneal: float = 1.4                        # anneal: σ divided by this per IRLS iteration (floor: refit)
-    weight: str = "gm"                         # IRLS weight: paper (eq. 7) | gm (exact IRLS weight of ρ)
-    penalty: str = "raw"                       # raw: λ Σ w d² (paper) | normalized: λ Σ w d² / σ_w²
-    apply: str = "prox"                        # coupling as a gradient the optimizer sees (paper) | prox (decoupled)
-    start: str = "random"                      # every network from the seeded start | from a shareall pretraining
-    start_epochs: int = 0                      # start = shareall: its epochs (counted in the budget)
-    pretrain_epochs: int = 0                   # finetune, groupshare: epochs on the union (0 = half the budget)
-    groups: str = ""                           # groupshare: group label per dataset (a,a,b,…; "" = manifests)
-    lambda_grid: str = "0.1,1,10"              # --lambda auto: the λ tried
-    holdout: float = 0.2                       # --lambda auto: fraction of each training split held out
-    eval_every: int = 1                        # test metrics every K epochs while training (0: at each stage's end)
-    evaluate_on: str = "test"                  # "holdout": a λ-search trial, scored on the held-out part (test never read)
+    sigma: str = setting("fixed", "σ schedule: fixed (from the warm start, paper), refit (recomputed before each "
+                         "weighting) or anneal (from every w ≈ 1 down to the refit value).", panel=METHOD)
+    anneal: float = setting(1.4, "anneal: σ divided by this per iteration.", panel=METHOD)
+    weight: str = setting("gm", "IRLS weight: paper (eq. 7, σ²/(σ²+d²)) or gm (σ⁴/(σ²+d²)², the exact majorizer "
+                          "of ρ).", panel=METHOD)
+    penalty: str = setting("raw", "raw (λ Σ w d², paper) or normalized (λ Σ w d²/σ², λ in data-loss units per "
+                           "pair).", panel=METHOD)
+    apply: str = setting("prox", "How the coupling acts: grad (a gradient the optimizer sees, paper) or prox (a "
+                         "proximal step before each data step, decoupled from Adam as AdamW decouples weight "
+                         "decay).", panel=METHOD)
+    start: str = setting("random", "random (every network from one seeded start) or shareall (from one network "
+                         "trained --start-epochs on the union; counted in the budget).", panel=METHOD)
+    start_epochs: int = setting(0, "start shareall: its epochs.", panel=METHOD)
+    pretrain_epochs: int = setting(0, "finetune, groupshare: epochs of the shared pretraining, counted in the "
+                                   "budget.", shown="half the budget", panel=METHOD)
+    groups: str = setting("", "groupshare: one group label per dataset, in order (a,a,b,…). Default: the "
+                          "manifests' groups.", shown=False, panel=METHOD)
+    lambda_grid: str = setting("0.1,1,10", "--lambda auto: the λ values tried.", panel=METHOD)
+    holdout: float = setting(0.2, "--lambda auto: fraction of each training split held out to score λ (the test "
+                             "split is never read).", panel=METHOD)
+    eval_every: int = setting(1, "Score the test split every K epochs while training (0: only at the end of each "
+                              "stage; GAN scores are slow).")
+    # internal: "holdout" marks a λ-search trial, scored on the held-out part (the test split is never read)
+    evaluate_on: str = "test"
     extra: dict = field(default_factory=dict, compare=False)  # keys written by later features
 
     def to_json(self, *, layers: list[list[str]], data: dict[str, str], chains: list[int] | None = None,

@@ -46,3 +46,22 @@ def test_a_script_that_only_loads_a_recipe_knows_every_command_table():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == str(sorted(["baseline", "complete", "evaluate", "irls", "prepare", "sample", "warmstart"]))
     assert out[1] == "200"
+
+
+def test_the_flags_help_and_shown_defaults_come_from_the_run_configuration():
+    click_app = typer.main.get_command(app)
+    by_flag = {opt: p for name in ("baseline", "warmstart", "irls") for p in click_app.commands[name].params
+               for opt in p.opts}                              # (baseline's --epochs is --budget's old name)
+    checked = 0
+    for option, name in config_options().items():
+        flag = "--" + option.replace("_", "-")
+        if flag not in by_flag:
+            continue
+        meta = RunConfig.__dataclass_fields__[name].metadata
+        param = by_flag[flag]
+        assert param.help == meta["help"], flag
+        default = RunConfig.__dataclass_fields__[name].default
+        assert param.show_default == (str(default) if meta["shown"] is None else meta["shown"]), flag
+        assert param.default is None, flag                       # unset: the recipe and RunConfig's default apply
+        checked += 1
+    assert checked == len(config_options()) - len(RECIPE_ONLY)
