@@ -20,6 +20,9 @@ def compare(
                                               show_default=False, metavar="RUN")],
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the table as CSV (method, dataset, mean, std).")] = None,
     md: Annotated[Optional[Path], typer.Option("--md", help="Also write the table as Markdown.")] = None,
+    metric: Annotated[Optional[str], typer.Option(
+        "--metric", help="The metric to tabulate (ae: mse, mse_hole, psnr, ssim, psnr_hole, ssim_hole).",
+        show_default="the task's: mse, accuracy or swd")] = None,
     json_: o.Json = False,
 ) -> None:
     """Compare runs of one task and dataset list: mean ± std over seeds per method and dataset, and the average.
@@ -29,7 +32,7 @@ def compare(
     from jointnet_cli.report.compare import compare_runs, markdown, to_csv
     from jointnet_cli.store.atomic import atomic_write_bytes
 
-    result = compare_runs(runs)
+    result = compare_runs(runs, metric)
     summary = result["summary"]
     if csv is not None:
         atomic_write_bytes(csv, to_csv(summary).encode())
@@ -45,9 +48,11 @@ def _print(result: dict) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from jointnet_cli.report.compare import cell_format
+
     s = result["summary"]
     names, t = s["datasets"], s["table"]
-    fmt = "{:.3f} ± {:.3f}" if s["metric"] == "accuracy" else "{:.4f} ± {:.4f}"
+    fmt = cell_format(s["metric"])
     better = max if s["higher_is_better"] else min
     table = Table(title=f"test {s['metric']}: mean ± std over seeds (best per column in bold)", title_justify="left",
                   caption="higher is better" if s["higher_is_better"] else "lower is better")
@@ -60,6 +65,9 @@ def _print(result: dict) -> None:
                            for d in [*names, "average"]])
     out = stdout()
     out.print(table)
+    others = [m for m in s.get("metrics", []) if m != s["metric"]]
+    if others:
+        out.print(f"also reported: {', '.join(others)} (--metric NAME)", markup=False)
     for g in result["groups"]:
         label = ", ".join(f"{k} {v}" for k, v in g["settings"].items()) or "all runs"
         out.print(f"{label}: {plural(len(g['runs']), 'run')}, seeds {', '.join(map(str, g['seeds']))}", markup=False)

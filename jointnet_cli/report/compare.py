@@ -27,10 +27,21 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def summarize(task: str, results: list[dict], methods: list[str] | None = None) -> dict:
-    """Mean ± std over seeds (the entries of `results`, each an `evaluate` result) of the primary metric
-    per method and dataset, of its average over datasets, and of the group recovery per window."""
-    metric = results[0]["metric"]
+def metrics_of(result: dict) -> list[str]:
+    """The numeric metrics an `evaluate` result holds, the primary one first."""
+    first = next(iter(next(iter(result["metrics"].values())).values()))
+    found = [m for m, v in first.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return sorted(found, key=lambda m: m != result["metric"])
+
+
+def summarize(task: str, results: list[dict], methods: list[str] | None = None, metric: str | None = None) -> dict:
+    """Mean ± std over seeds (the entries of `results`, each an `evaluate` result) of `metric` (default:
+    the primary one) per method and dataset, of its average over datasets, and of the group recovery per window."""
+    metric = metric or results[0]["metric"]
+    available = metrics_of(results[0])
+    if metric not in available:
+        raise UserError(f"--metric {metric!r}: these runs report {', '.join(available)}")
+    higher = results[0].get("higher_is_better_of", {}).get(metric, results[0]["higher_is_better"])
     names = list(next(iter(results[0]["metrics"].values())))
     methods = methods or list(dict.fromkeys(m for r in results for m in r["metrics"]))
     table: dict[str, dict[str, tuple[float, float]]] = {}
@@ -44,7 +55,7 @@ def summarize(task: str, results: list[dict], methods: list[str] | None = None) 
     recovery = [r["group_recovery"] for r in results if "group_recovery" in r]
     windows = results[0].get("sharing", {}).get("windows", [])
     return {
-        "task": task, "metric": metric, "higher_is_better": results[0]["higher_is_better"],
+        "task": task, "metric": metric, "higher_is_better": higher, "metrics": available,
         "seeds": len(results), "datasets": names,
         "table": {m: {d: {"mean": v[0], "std": v[1]} for d, v in row.items()} for m, row in table.items()},
         "recovery": [{"window": windows[w] if w < len(windows) else f"w{w + 1}",
@@ -54,10 +65,19 @@ def summarize(task: str, results: list[dict], methods: list[str] | None = None) 
     }
 
 
+def cell_format(metric: str) -> str:
+    """How a mean ± std of `metric` is printed (dB to 0.01, fractions to 0.001, errors to 0.0001)."""
+    if metric.startswith("psnr"):
+        return "{:.2f} ± {:.2f}"
+    if metric == "accuracy" or metric.startswith("ssim"):
+        return "{:.3f} ± {:.3f}"
+    return "{:.4f} ± {:.4f}"
+
+
 def markdown(summary: dict) -> str:
     """The paper-style table: one row per method, one column per dataset and the average (best in bold)."""
     names, t = summary["datasets"], summary["table"]
-    fmt = "{:.3f} ± {:.3f}" if summary["metric"] == "accuracy" else "{:.4f} ± {:.4f}"
+    fmt = cell_format(summary["metric"])
     better = max if summary["higher_is_better"] else min
     best = better(t, key=lambda m: t[m]["average"]["mean"]) if t else None
     lines = [f"| method | {' | '.join(names)} | average |", "|---" * (len(names) + 2) + "|"]
@@ -122,7 +142,7 @@ def _results(path: Path) -> dict:
     return results
 
 
-def compare_runs(specs: list[str]) -> dict[str, Any]:
+def compare_runs(specs: list[str], metric: str | None = None) -> dict[str, Any]:
     """Read every run, group the runs that differ only in seed, and summarize each group across seeds.
 
     Returns {"task", "datasets", "metric", "groups": [{"settings", "runs", "seeds", "summary"}], "summary"}:
@@ -149,7 +169,7 @@ def compare_runs(specs: list[str]) -> dict[str, Any]:
     for members in groups.values():
         config = members[0][1]
         label = ", ".join(f"{k}={config.get(k)}" for k in differing)
-        summary = summarize(config["task"], [r for _, _, r in members])
+        summary = summarize(config["task"], [r for _, _, r in members], metric=metric)
         out_groups.append({"settings": {k: config.get(k) for k in differing}, "runs": [str(p) for p, _, _ in members],
                            "seeds": sorted(c.get("seed", 0) for _, c, _ in members), "summary": summary})
         renamed = {(f"{m} [{label}]" if label else m): row for m, row in summary["table"].items()}

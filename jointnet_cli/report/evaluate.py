@@ -113,7 +113,7 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
     grids = []
     for method, info in methods.items():
         session.snapshots.load(info["checkpoint"], with_optimizer=False)
-        metrics[method] = session.evaluate()
+        metrics[method] = session.evaluate(report=True)
         if cfg.task == "gan":
             grids.append(_sample_grid(session, run.report / f"samples-{method}.png"))
         if method == "joint":
@@ -121,9 +121,10 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
 
     first = next(iter(next(iter(metrics.values())).values()))
     metric_names = [m for m, v in first.items() if isinstance(v, (int, float))]      # per-class lists stay in JSON
+    higher = {m: getattr(task, "directions", {}).get(m, task.higher_is_better) for m in metric_names}
     tables = {
         m: results_table({meth: {d: v[m] for d, v in per.items()} for meth, per in metrics.items()},
-                         higher_is_better=task.higher_is_better, methods_order=METHOD_ORDER)
+                         higher_is_better=higher[m], methods_order=METHOD_ORDER)
         for m in metric_names
     }
     report = run.report
@@ -131,7 +132,7 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
     windows = session.window_names
     result: dict[str, Any] = {
         "run": str(run.path), "task": cfg.task, "metric": task.primary_metric,
-        "higher_is_better": task.higher_is_better,
+        "higher_is_better": task.higher_is_better, "higher_is_better_of": higher,
         "budgets": {m: {"epochs": i["epochs"], "budget": i["budget"]} for m, i in methods.items()},
         "metrics": metrics, "tables": {m: table_json(t) for m, t in tables.items()},
         "files": [str(g) for g in grids],

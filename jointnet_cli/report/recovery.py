@@ -8,7 +8,6 @@ ground-truth groups and score the agreement with the adjusted Rand index
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, Hashable, Sequence
 
 import numpy as np
@@ -16,34 +15,29 @@ import numpy as np
 from jointnet_cli.errors import UserError
 
 
-def _pairs(m: int) -> int:
-    """Number of unordered pairs among m items, C(m, 2)."""
-    return m * (m - 1) // 2
-
-
 def adjusted_rand_index(a: Sequence[Hashable], b: Sequence[Hashable]) -> float:
     """Adjusted Rand index of two labelings of the same items (label names do not matter).
 
     ARI = (Σ_ij C(n_ij,2) − E) / (½(Σ_i C(a_i,2) + Σ_j C(b_j,2)) − E),
-    E = Σ_i C(a_i,2) · Σ_j C(b_j,2) / C(n,2), from the contingency table n_ij.
+    E = Σ_i C(a_i,2) · Σ_j C(b_j,2) / C(n,2), from the contingency table n_ij (scipy's `crosstab`).
     """
+    from scipy.special import comb
+    from scipy.stats.contingency import crosstab
+
     a, b = list(a), list(b)
     if len(a) != len(b):
         raise UserError(f"labelings have different lengths ({len(a)} and {len(b)})")
     if not a:
         raise UserError("cannot compare empty labelings")
-    together = sum(_pairs(c) for c in Counter(zip(a, b)).values())
-    rows = sum(_pairs(c) for c in Counter(a).values())
-    cols = sum(_pairs(c) for c in Counter(b).values())
-    total = _pairs(len(a))
-    # Integer arithmetic scaled by `total` keeps identical partitions at exactly 1.0.
-    index = together * total
-    expected = rows * cols
-    maximum = (rows + cols) * total
-    if 2 * expected == maximum:
+    table = crosstab(np.unique(a, return_inverse=True)[1], np.unique(b, return_inverse=True)[1]).count
+    together = comb(table, 2).sum()
+    rows, cols = comb(table.sum(axis=1), 2).sum(), comb(table.sum(axis=0), 2).sum()
+    expected = rows * cols / comb(len(a), 2) if len(a) > 1 else 0.0
+    maximum = (rows + cols) / 2
+    if maximum == expected:
         # Only when both are all singletons or both one cluster (or n = 1): the same partition.
         return 1.0
-    return float((2 * index - 2 * expected) / (maximum - 2 * expected))
+    return float((together - expected) / (maximum - expected))
 
 
 def _similarity(w: Any) -> np.ndarray:
@@ -56,31 +50,25 @@ def _similarity(w: Any) -> np.ndarray:
 
 
 def cluster_weights(w: np.ndarray, num_clusters: int) -> list[int]:
-    """Cluster labels of the n datasets from one window's weights: average-linkage
-    agglomerative clustering on distance 1 − w, cut at `num_clusters` clusters.
+    """Cluster labels of the n datasets from one window's weights: average-linkage agglomerative
+    clustering (scipy's `linkage`) on distance 1 − w, cut at `num_clusters` clusters.
 
-    Labels are 0..num_clusters-1 in order of first appearance; ties merge the
-    pair of clusters with the lowest smallest members first.
+    Labels are 0..num_clusters-1 in order of first appearance.
     """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
     dist = 1.0 - _similarity(w)
     n = dist.shape[0]
     if isinstance(num_clusters, bool) or not isinstance(num_clusters, (int, np.integer)) or not 1 <= num_clusters <= n:
         raise UserError(f"num_clusters must be between 1 and {n}, got {num_clusters!r}")
-    clusters: list[list[int]] = [[i] for i in range(n)]  # kept sorted by smallest member
-    while len(clusters) > num_clusters:
-        best: tuple[float, int, int] | None = None
-        for p in range(len(clusters)):
-            for q in range(p + 1, len(clusters)):
-                d = float(dist[np.ix_(clusters[p], clusters[q])].mean())
-                if best is None or d < best[0]:
-                    best = (d, p, q)
-        assert best is not None
-        _, p, q = best
-        clusters[p] = sorted(clusters[p] + clusters[q])
-        del clusters[q]
-    label_of = {i: c for c, members in enumerate(clusters) for i in members}
-    # Clusters are ordered by smallest member, which is the order of first appearance.
-    return [label_of[i] for i in range(n)]
+    if n == 1:
+        return [0]
+    np.fill_diagonal(dist, 0.0)
+    tree = linkage(squareform(dist, checks=False), method="average")
+    raw = fcluster(tree, t=num_clusters, criterion="maxclust")
+    first: dict[int, int] = {}
+    return [first.setdefault(int(c), len(first)) for c in raw]
 
 
 def group_recovery(weights: np.ndarray, groups: list[str]) -> list[float]:

@@ -70,3 +70,5 @@ class ClassifyTask:
             "accuracy": correct.sum().item() / max(total.sum().item(), 1),
             "per_class": [(c / t) if t else None for c, t in zip(correct.tolist(), total.tolist())],
         }
+
+    report_metrics = evaluate      # what `jointnet evaluate` reports: what training scores

@@ -120,3 +120,5 @@ class GanTask:
 
         fake = self.sample(net, len(split), generator(seed, "eval-samples", dataset))
         return swd(as_float(fake).cpu(), as_float(split.images).cpu(), seed=seed)
+
+    report_metrics = evaluate      # what `jointnet evaluate` reports: what training scores

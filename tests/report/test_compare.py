@@ -71,3 +71,20 @@ def test_runs_of_other_datasets_or_without_results_are_refused(cli, runs, synth_
     assert r.code == 2 and "run `jointnet evaluate --run" in r.err
     r = cli("compare", str(tmp_path / "nothing*"))
     assert r.code == 2 and "no run directory matches" in r.err
+
+
+def test_ae_runs_report_psnr_and_ssim_and_compare_tabulates_any_of_them(cli, runs):
+    res = results(runs["s0"])
+    assert res["higher_is_better_of"] == {"mse": False, "mse_hole": False, "psnr": True, "ssim": True,
+                                          "psnr_hole": True, "ssim_hole": True}
+    r = cli("compare", runs["s0"], runs["s1"], "--metric", "psnr_hole", "--json")
+    assert r.code == 0, r.err
+    s = r.json["summary"]
+    assert s["metric"] == "psnr_hole" and s["higher_is_better"] is True
+    values = [results(runs[k])["metrics"]["joint"]["shapes-1"]["psnr_hole"] for k in ("s0", "s1")]
+    assert s["table"]["joint"]["shapes-1"]["mean"] == pytest.approx(statistics.fmean(values))
+    assert "## psnr" in (runs["s0"] / "report/results.md").read_text()
+    human = cli("compare", runs["s0"], runs["s1"])
+    assert "also reported: mse_hole, psnr, psnr_hole, ssim, ssim_hole (--metric NAME)" in " ".join(human.out.split())
+    bad = cli("compare", runs["s0"], "--metric", "fid")
+    assert bad.code == 2 and "--metric 'fid': these runs report mse, mse_hole, psnr" in bad.err

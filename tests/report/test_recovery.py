@@ -106,3 +106,30 @@ def test_group_recovery_scores_each_window():
     assert group_recovery([clean.tolist()], groups) == [1.0]
     with pytest.raises(UserError):
         group_recovery(np.stack([clean]), groups[:-1])
+
+
+def average_linkage_by_hand(w: np.ndarray, k: int) -> list[int]:
+    """Reference (the hand-written clustering jointnet used before scipy): merge the two clusters of
+    the smallest mean distance 1 − w until k remain; labels in order of first appearance."""
+    dist = 1.0 - (w + w.T) / 2
+    clusters = [[i] for i in range(len(w))]
+    while len(clusters) > k:
+        _, p, q = min((dist[np.ix_(clusters[p], clusters[q])].mean(), p, q)
+                      for p in range(len(clusters)) for q in range(p + 1, len(clusters)))
+        clusters[p] = sorted(clusters[p] + clusters[q])
+        del clusters[q]
+    label = {i: c for c, members in enumerate(clusters) for i in members}
+    return [label[i] for i in range(len(w))]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_scipy_clustering_gives_the_hand_written_clusters_and_aris(seed):
+    rng = np.random.default_rng(seed)
+    n, k = int(rng.integers(3, 8)), int(rng.integers(1, 4))
+    w = rng.random((n, n)) * rng.choice([0.05, 1.0])          # weak or strong, no ties
+    w = (w + w.T) / 2
+    np.fill_diagonal(w, 1.0)
+    assert cluster_weights(w, k) == average_linkage_by_hand(w, k)
+    truth = rng.integers(0, 3, n).tolist()
+    assert adjusted_rand_index(cluster_weights(w, k), truth) == pytest.approx(
+        ari_by_counting_pairs(average_linkage_by_hand(w, k), truth) if len(set(truth)) > 1 or k > 1 else 1.0)
