@@ -37,7 +37,7 @@ def baseline(
     penalty: o.Penalty = None, apply: o.Apply = None, start: o.Start = None, start_epochs: o.StartEpochs = None,
     lambda_grid: o.LambdaGrid = None, holdout: o.Holdout = None, eval_every: o.EvalEvery = None,
     pretrain_epochs: o.PretrainEpochs = None, groups: o.Groups = None,
-    data_dir: o.DataDir = None, device: o.Device = None, threads: o.Threads = None, recipe: o.Recipe = None,
+    data_dir: o.DataDir = None, device: o.Device = None, threads: o.Threads = None, logger: o.Logger = None, recipe: o.Recipe = None,
     json_: o.Json = False,
 ) -> None:
     """Train a baseline: isolated (C = 0), shareall (one network on the union), l2 (all weights 1), l2-partial (L2 on the first layers), finetune (shareall, then each copy alone) or groupshare (shareall inside each known group, then each copy alone: the oracle).

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from jointnet_cli.runs.logbook import LOGGERS
 from jointnet_cli.runs.config import (BASELINES, BLOCKS, CHOICES, COUPLES, DEVICES, METHOD, OPTION_OF_FIELD,
                                       SCHEDULES, TASK_ARCHS, TRAINING, RunConfig, config_options, option_types)
 
@@ -98,6 +99,10 @@ Threads = Annotated[Optional[int], typer.Option(
     "--threads", help="CPU threads torch may use (lower it when other work shares the cores).",
     show_default="the cores this process may use", rich_help_panel=_G)]
 Recipe = Annotated[Optional[Path], typer.Option("--recipe", help="TOML recipe; flags override it.", rich_help_panel=_G)]
+LoggerChoice = choices("Logger", LOGGERS)
+Logger = Annotated[Optional[LoggerChoice], typer.Option(
+    "--logger", help="Per-epoch scalars: csv (RUN/metrics.csv, always written) or tensorboard (also event files "
+    "under RUN/tb/<method>/; needs pip install -e '.[tensorboard]').", show_default="csv", rich_help_panel=_G)]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.", rich_help_panel=_G)]
 
 # CLI option name → RunConfig field, derived from RunConfig (runs.config.config_options)

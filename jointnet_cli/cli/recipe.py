@@ -24,6 +24,7 @@ else:  # pragma: no cover
 # Options a recipe may set, with their types: every run-configuration option (from RunConfig, the one
 # source), and the options of commands that are not run configuration.
 COMMAND_KEYS: dict[str, type] = {"data_dir": str, "device": str, "run": str, "threads": int, "paper": bool,
+                                 "logger": str,
                                  "train": int, "test": float, "builtin": str, "force": bool,   # prepare
                                  "fraction": float, "budget": int}                           # baseline
 RECIPE_KEYS: dict[str, type] = {**option_types(), **COMMAND_KEYS}

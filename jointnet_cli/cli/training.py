@@ -43,7 +43,7 @@ def run_training_command(command: str, settings: dict[str, Any], as_json: bool, 
         with RichReporter(con) as shown:              # its notes show only once the settings have been checked
             reporter = shown if group.writer else Reporter()     # other ranks stay silent
             result = stage(run_path, given, data_dir=data_dir, device=device, reporter=reporter, group=group,
-                           announce=f"jointnet {command}")
+                           announce=f"jointnet {command}", logger=settings.get("logger") or "csv")
         finished = True
     finally:
         close(group, finished=finished)

@@ -22,7 +22,7 @@ def warmstart(
     paper: o.Paper = False, sigma: o.Sigma = None, anneal: o.Anneal = None, weight: o.Weight = None,
     penalty: o.Penalty = None, apply: o.Apply = None, start: o.Start = None, start_epochs: o.StartEpochs = None,
     lambda_grid: o.LambdaGrid = None, holdout: o.Holdout = None, eval_every: o.EvalEvery = None,
-    data_dir: o.DataDir = None, device: o.Device = None, threads: o.Threads = None, recipe: o.Recipe = None,
+    data_dir: o.DataDir = None, device: o.Device = None, threads: o.Threads = None, logger: o.Logger = None, recipe: o.Recipe = None,
     json_: o.Json = False,
 ) -> None:
     """Warm start: train every network with the plain L2 coupling, then compute σ (paper eq. 5).

@@ -9,13 +9,14 @@ what it read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint.distributed import Group
 from jointnet_cli.joint.ensemble import Ensemble
+from jointnet_cli.runs.logbook import Logbook
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.store.tensors import load_tensors, optim_path, save_tensors
 
@@ -28,14 +29,18 @@ class Snapshots:
     arch: str
     datasets: tuple[str, ...]
     device: torch.device
+    logbook: Logbook | None = field(default=None, repr=False)   # metrics.csv (and TensorBoard), rank 0
 
     def read_state(self) -> dict:
         """state.json as rank 0 reads it, on every rank."""
         return self.group.broadcast_json(self.run.read_state() if self.group.writer else None)
 
     def write_state(self, state: dict) -> None:
+        """state.json, then the logs derived from it (so they never run ahead of it)."""
         if self.group.writer:
             self.run.write_state(state)
+            if self.logbook is not None:
+                self.logbook.update(state)
 
     def save(self, name: str, *, stage: str, iteration: int = 0, epoch: int = 0,
              weights: torch.Tensor | None = None, sigma: torch.Tensor | None = None) -> str:

@@ -22,6 +22,7 @@ from jointnet_cli.joint.session import Session
 from jointnet_cli.joint.warmstart import run_warmstart
 from jointnet_cli.runs.config import TASK_ONLY, RunConfig, lambda_grid
 from jointnet_cli.runs.configure import configure_run, stage_updates
+from jointnet_cli.runs.logbook import Logbook, check_logger
 from jointnet_cli.runs.rundir import RunDir, data_dir_record, run_data_dir
 from jointnet_cli.wording import plural
 
@@ -29,12 +30,14 @@ from jointnet_cli.wording import plural
 @contextmanager
 def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: Path | str | None = None,
                      device: str = "auto", reporter: Reporter | None = None,
-                     group: Group | None = None, announce: str | None = None) -> Iterator[Session]:
+                     group: Group | None = None, announce: str | None = None,
+                     logger: str = "csv") -> Iterator[Session]:
     """Validate settings, lock the run directory, create its config.json if new, and open a Session.
 
     `given` holds RunConfig fields (datasets as a spec: "a,b,c" or "@synth8"). `data_dir` None: the one
     the run was created with (config.json "data_dir"), or `data` for a new run. `announce`: a title for
     the line that tells the reporter the resolved configuration (device, threads, seed, schedule, λ, …).
+    `logger`: csv (metrics.csv, always kept) or tensorboard (event files under RUN/tb/ too).
     Nothing is written before every setting has been checked. Under torchrun
     (`group` with several ranks) rank 0 does all of this and sends the
     configuration to the other ranks, which never touch the run directory.
@@ -54,8 +57,10 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
         return
     told = False                                             # have the other ranks been sent the configuration?
     created = not run.path.exists()
+    logbook = None
     try:
         dev = resolve_device(device)
+        check_logger(logger)
         configure_run(run, given, data_dir=data_dir)         # validate before touching the disk
         run.path.mkdir(parents=True, exist_ok=True)
         with run.lock():
@@ -77,6 +82,8 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
             group.broadcast_json({"config": config, "sync_every": cfg.sync_every})
             told = True
             group.share_from_writer(session.ens, with_optimizer=False)
+            logbook = session.snapshots.logbook = Logbook(run.path, session.window_names, logger)
+            logbook.update(run.read_state())                 # (a resumed run's rows so far)
             if announce:
                 session.reporter.message(f"{announce}: {describe(session, data_dir, new)}")
             if cfg.lam == "auto":
@@ -85,7 +92,11 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
                                     "(or give --lambda a number)")
                 session.chosen_lam = search_lambda(session, data_dir=data_dir, device=dev.type)
             yield session
+            logbook.close()
     except BaseException as e:
+        if logbook is not None:
+            logbook.close()
+            logbook = None
         if created and not run.exists():
             shutil.rmtree(run.path, ignore_errors=True)
         if group.distributed and not told:                   # the other ranks wait for a configuration
