@@ -20,6 +20,8 @@ def compare(
                                               show_default=False, metavar="RUN")],
     csv: Annotated[Optional[Path], typer.Option("--csv", help="Also write the table as CSV (method, dataset, mean, std).")] = None,
     md: Annotated[Optional[Path], typer.Option("--md", help="Also write the table as Markdown.")] = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Also write the table, groups, budgets and "
+                                                 "group recovery as one self-contained HTML page.")] = None,
     metric: Annotated[Optional[str], typer.Option(
         "--metric", help="The metric to tabulate (ae: mse, mse_hole, psnr, ssim, psnr_hole, ssim_hole).",
         show_default="the task's: mse, accuracy or swd")] = None,
@@ -38,6 +40,10 @@ def compare(
         atomic_write_bytes(csv, to_csv(summary).encode())
     if md is not None:
         atomic_write_bytes(md, markdown(summary).encode())
+    if html is not None:
+        from jointnet_cli.report.html import compare_page
+
+        atomic_write_bytes(html, compare_page(result).encode())
     if json_:
         print_json(result)
         return

@@ -15,10 +15,12 @@ from jointnet_cli.cli.training import resolve_run_path
 from jointnet_cli.wording import plural
 
 
-@app.command(cls=Command, epilog="Example: jointnet evaluate --run runs/ae8 --plots")
+@app.command(cls=Command, epilog="Examples: jointnet evaluate --run runs/ae8 --plots    |    jointnet evaluate --run runs/ae8 --html")
 def evaluate(
     run: o.Run = None,
     plots: Annotated[bool, typer.Option("--plots", help="Also draw PNG curves, weight heatmaps and sharing graphs.")] = False,
+    html: Annotated[bool, typer.Option("--html", help="Also write report/index.html: tables, every plot (embedded), "
+                                       "the configuration; one self-contained page (implies --plots).")] = False,
     top_k: Annotated[int, typer.Option("--top-k", help="Sharing graph: edge i–j when each is among the other's k strongest.")] = 3,
     task: o.Task = None, datasets: o.Datasets = None,
     data_dir: o.DataDir = None, device: o.Device = None, recipe: o.Recipe = None, json_: o.Json = False,
@@ -35,7 +37,7 @@ def evaluate(
     con = console(quiet=json_)
     with con.status(f"evaluating {run_path}"):
         result = evaluate_run(run_path, data_dir=s.get("data_dir"), device=s.get("device") or "auto",
-                              plots=plots, top_k=top_k)
+                              plots=plots, top_k=top_k, html=html)
     if json_:
         print_json(result)
         return

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.report.graph import graph_dot, graph_json, mutual_top_k
+from jointnet_cli.report.graph import graph_dot, graph_json, mutual_top_k, window_title
 from jointnet_cli.report.recovery import group_recovery
 from jointnet_cli.report.tables import results_table, table_csv, table_json, table_markdown
 from jointnet_cli.store.atomic import atomic_write_bytes, atomic_write_json
@@ -68,6 +68,19 @@ def curves(state: dict, metric: str) -> dict[str, list[tuple[float, float]]]:
     return out
 
 
+def stage_marks(state: dict) -> dict[str, float]:
+    """Where joint's stages begin on the epoch axis: the warm start after a shareall start, IRLS after the
+    warm start (a vertical line on the curves)."""
+    marks: dict[str, float] = {}
+    start, ws = state.get("start", {}), state.get("warmstart", {})
+    offset = start.get("epochs", 0) if start.get("history") else 0
+    if offset:
+        marks["warm start"] = offset + 0.5
+    if ws.get("history") and state.get("irls", {}).get("iterations"):
+        marks["IRLS starts"] = offset + ws.get("epochs", len(ws["history"])) + 0.5
+    return marks
+
+
 def next_weights(session, state: dict):
     """The weights the run's next IRLS weighting step would compute from the loaded (final) networks:
     its σ schedule and weight function applied to their distances."""
@@ -85,10 +98,12 @@ def next_weights(session, state: dict):
 
 
 def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, device: str = "auto",
-                 plots: bool = False, top_k: int = 3) -> dict[str, Any]:
+                 plots: bool = False, top_k: int = 3, html: bool = False) -> dict[str, Any]:
     """Evaluate every trained method of the run; write report/results.{json,csv,md} (and plots).
 
-    `data_dir` None: the directory the run was created with (config.json "data_dir")."""
+    `data_dir` None: the directory the run was created with (config.json "data_dir"). `html`: also the
+    plots, and report/index.html, one self-contained page of all of it."""
+    plots = plots or html
     from jointnet_cli.joint.device import resolve_device
     from jointnet_cli.joint.session import Session
 
@@ -115,7 +130,9 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
         session.snapshots.load(info["checkpoint"], with_optimizer=False)
         metrics[method] = session.evaluate(report=True)
         if cfg.task == "gan":
-            grids.append(_sample_grid(session, run.report / f"samples-{method}.png"))
+            grids.append(_sample_grid(session, run.report / f"samples-{method}.png", method))
+        elif cfg.task == "ae" and plots and method in ("joint", "isolated"):
+            grids.append(_completions(session, run.report / f"completions-{method}.png", method))
         if method == "joint":
             final_weights = next_weights(session, state).numpy()
 
@@ -146,7 +163,7 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
             graphs.append({"window": w + 1, "name": windows[w], **g})
             dot = report / f"graph-w{w + 1:02d}.dot"
             atomic_write_bytes(dot, graph_dot(names, edges, weights=final_weights[w], groups=groups,
-                                              title=f"window {windows[w]}, mutual top-{top_k}").encode())
+                                              title=f"{window_title(w, windows[w])}, mutual top-{top_k}").encode())
             result["files"].append(str(dot))
         result["sharing"] = {"top_k": top_k, "windows": windows, "weights": final_weights.tolist(), "graphs": graphs}
         if all(groups):
@@ -170,22 +187,52 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
     atomic_write_bytes(report / "results.csv", table_csv(primary).encode())
     result["files"] = [str(report / "results.json"), str(report / "results.csv"), str(report / "results.md"),
                        *result["files"]]
+    if html:
+        from jointnet_cli.report.html import run_page
+
+        result["files"].insert(3, str(report / "index.html"))
+        atomic_write_bytes(report / "index.html", run_page(result, run.read_config()).encode())
     atomic_write_json(report / "results.json", result)
     return result
 
 
-def _sample_grid(session, path: Path, per_dataset: int = 8) -> Path:
-    """8 samples of every dataset's generator, one dataset per row (fixed latents)."""
-    from jointnet_cli.report.grid import save_png
+def _sample_grid(session, path: Path, method: str, per_dataset: int = 8) -> Path:
+    """8 samples of every dataset's generator (fixed latents), one labelled row per dataset."""
+    from jointnet_cli.report.plots import plot_image_rows
     from jointnet_cli.seeding import generator
 
-    def tile(img: np.ndarray) -> np.ndarray:          # (3, S, S) → (S+4, S+4, 3) with a white frame
-        return np.pad(img.transpose(1, 2, 0), ((2, 2), (2, 2), (0, 0)), constant_values=255)
+    rows = {name: list(session.task.sample(net, per_dataset, generator(session.cfg.seed, "report-samples", name))
+                       .cpu().numpy().transpose(0, 2, 3, 1))
+            for name, net in zip(session.ens.names, session.ens.nets)}
+    return plot_image_rows(rows, path, title=f"{method}: {per_dataset} samples per dataset (row), fixed latents")
 
-    rows = [np.concatenate([tile(img) for img in session.task.sample(
-                net, per_dataset, generator(session.cfg.seed, "report-samples", name)).cpu().numpy()], axis=1)
-            for name, net in zip(session.ens.names, session.ens.nets)]
-    return save_png(np.concatenate(rows, axis=0), path)
+
+def _completions(session, path: Path, method: str, examples: int = 3) -> Path:
+    """The first test images of every dataset with the evaluation's own seeded holes: input (hole
+    zero-filled, as the network sees it), completed, original; one labelled row per dataset."""
+    import torch
+
+    from jointnet_cli.data.loader import as_float
+    from jointnet_cli.report.plots import plot_image_rows
+    from jointnet_cli.seeding import generator
+    from jointnet_cli.tasks.ae import hole_masks
+
+    def pixels(x: "torch.Tensor") -> list[np.ndarray]:
+        return list((x.clamp(0, 1) * 255).round().byte().cpu().numpy().transpose(0, 2, 3, 1))
+
+    rows = {}
+    with torch.no_grad():
+        for net, dom in zip(session.ens.nets, session.domains):
+            was = net.training
+            net.eval()
+            images = as_float(dom.test.images[:examples])
+            gen = generator(session.cfg.seed, "test-holes", dom.name)       # the holes `evaluate` scores
+            mask = hole_masks(images.shape[0], images.shape[-1], session.task.hole, gen, images.device)
+            holed, filled = images * mask, net(images * mask)
+            net.train(was)
+            rows[dom.name] = [p for triple in zip(pixels(holed), pixels(filled), pixels(images)) for p in triple]
+    columns = ["input", "completed", "original"] * examples
+    return plot_image_rows(rows, path, title=f"{method}: test images with the evaluation's holes", columns=columns)
 
 
 def _plots(report: Path, state: dict, names: list[str], groups: list, final_weights, top_k: int,
@@ -196,7 +243,8 @@ def _plots(report: Path, state: dict, names: list[str], groups: list, final_weig
     series = curves(state, metric)
     if series:
         out.append(plot_curves(series, report / f"curves-{metric}.png", xlabel="epochs per dataset",
-                               ylabel=f"mean test {metric}", title=f"test {metric} over training"))
+                               ylabel=f"mean test {metric}", title=f"test {metric} over training",
+                               marks=stage_marks(state)))
     its = state.get("irls", {}).get("iterations", [])
     if its:
         ws_epochs = state["warmstart"].get("epochs", 0)
@@ -205,13 +253,16 @@ def _plots(report: Path, state: dict, names: list[str], groups: list, final_weig
             offset += it["epochs"]
             points.append((offset, it["objective"]["weighted_consistency"]))
         out.append(plot_curves({"joint": points}, report / "consistency.png", xlabel="epochs per dataset",
-                               ylabel="weighted consistency Σ c‖Δθ‖²", title="consistency term after each IRLS iteration"))
+                               ylabel="weighted consistency Σ c‖Δθ‖²", title="consistency term after each IRLS iteration",
+                               marks=stage_marks(state)))
         for it in its:
             out.append(plot_weight_heatmaps(np.asarray(it["weights"]), names, report / f"weights-k{it['k']:03d}.png",
-                                            title=f"IRLS weights w_ijw, iteration {it['k']}"))
+                                            title=f"IRLS weights w_ijw of iteration {it['k']} (from the parameters "
+                                                  "before its training)", windows=windows))
     if final_weights is not None:
         for w in range(final_weights.shape[0]):
             out.append(plot_sharing_graph(names, mutual_top_k(final_weights[w], top_k), report / f"graph-w{w + 1:02d}.png",
                                           groups=groups if any(groups) else None, weights=final_weights[w],
-                                          title=f"window {windows[w]}: mutual top-{top_k} sharing graph"))
+                                          title=f"{window_title(w, windows[w])}: mutual top-{top_k} sharing graph\n"
+                                                "weights of the final networks (what the next IRLS step would use)"))
     return out

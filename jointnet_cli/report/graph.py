@@ -30,6 +30,12 @@ PALETTE: tuple[str, ...] = (
 )
 
 
+def window_title(k: int, name: str | None = None) -> str:
+    """'window 4' or, when the window has its own name (a GAN player's), 'window 4 (D w1)': the number
+    matches the files (graph-w04.png), the name the player's own layers."""
+    return f"window {k + 1}" if not name or name == f"w{k + 1}" else f"window {k + 1} ({name})"
+
+
 def _square(w: Any, what: str = "weight matrix") -> np.ndarray:
     a = np.asarray(w, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] != a.shape[1]:

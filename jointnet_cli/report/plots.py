@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.report.graph import check_graph, group_colors
+from jointnet_cli.report.graph import check_graph, group_colors, window_title
 from jointnet_cli.store.atomic import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -50,8 +50,12 @@ def plot_curves(
     xlabel: str,
     ylabel: str,
     title: str,
+    marks: dict[str, float] | None = None,
 ) -> Path:
-    """Line plot with one line per method of (x, y) points, e.g. test metric per epoch."""
+    """Line plot with one line per method of (x, y) points, e.g. test metric per epoch; whole-number
+    x ticks; `marks` draws a labelled vertical line at each x (e.g. "IRLS starts" after the warm start)."""
+    from matplotlib.ticker import MaxNLocator
+
     if not any(series.values()):
         raise UserError(f"nothing to plot for {title or path}")
     fig = _figure(7.0, 4.5)
@@ -61,6 +65,11 @@ def plot_curves(
             continue
         xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         ax.plot(xy[:, 0], xy[:, 1], marker="o", markersize=3, label=method)
+    for label, x in (marks or {}).items():
+        ax.axvline(x, color="#888888", linestyle="--", linewidth=1, zorder=0)
+        ax.annotate(label, (x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -3),
+                    textcoords="offset points", ha="left", va="top", fontsize="small", color="#555555")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -69,8 +78,11 @@ def plot_curves(
     return _save(fig, path)
 
 
-def plot_weight_heatmaps(weights: np.ndarray, names: list[str], path: Path, *, title: str) -> Path:
-    """Grid of W heatmaps of the IRLS weights w_ijw (one per window, shared 0..1 scale, one colour bar)."""
+def plot_weight_heatmaps(weights: np.ndarray, names: list[str], path: Path, *, title: str,
+                         windows: list[str] | None = None) -> Path:
+    """Grid of W heatmaps of the IRLS weights w_ijw, one per window. The diagonal (w_ii = 1 by
+    definition) is blanked so that the colour scale, shared by all windows with one colour bar, spans the
+    off-diagonal weights from 0 to their largest value; each cell prints its weight."""
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 3 or w.shape[1] != w.shape[2]:
         raise UserError(f"weights must have shape [W, n, n], got {list(w.shape)}")
@@ -79,6 +91,9 @@ def plot_weight_heatmaps(weights: np.ndarray, names: list[str], path: Path, *, t
         raise UserError("no weights to plot")
     if len(names) != n:
         raise UserError(f"{len(names)} names given for {n} datasets")
+    off = ~np.eye(n, dtype=bool)
+    top = float(w[:, off].max()) if n > 1 else 1.0
+    top = top if top > 0 else 1.0
     cols = math.ceil(math.sqrt(num_windows))
     rows = math.ceil(num_windows / cols)
     cell = max(2.5, 0.35 * n + 1.0)  # inches per heatmap, grows with the number of datasets
@@ -90,18 +105,35 @@ def plot_weight_heatmaps(weights: np.ndarray, names: list[str], path: Path, *, t
         if k >= num_windows:
             ax.set_axis_off()
             continue
-        image = ax.imshow(w[k], vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
-        ax.set_title(f"window {k + 1}", fontsize=9)
+        shown = np.ma.masked_array(w[k], mask=~off)
+        cmap = _cmap("viridis", bad="#d9d9d9")
+        image = ax.imshow(shown, vmin=0.0, vmax=top, cmap=cmap, interpolation="nearest")
+        ax.set_title(window_title(k, windows[k] if windows else None), fontsize=9)
         ax.set_xticks(range(n), [str(s) for s in names], rotation=90, fontsize=fontsize)
         ax.set_yticks(range(n), [str(s) for s in names], fontsize=fontsize)
-        if n <= 8:  # small matrices: print the values in the cells
+        if n <= 12:  # print the values in the cells, dark on light colours and light on dark ones
             for i in range(n):
                 for j in range(n):
-                    ax.text(j, i, f"{w[k, i, j]:.2f}", ha="center", va="center", fontsize=6,
-                            color="black" if w[k, i, j] > 0.6 else "white")
-    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="w_ij")
+                    if i != j:
+                        ax.text(j, i, _short(w[k, i, j]), ha="center", va="center", fontsize=7 if n <= 8 else 5,
+                                color="black" if w[k, i, j] > 0.55 * top else "white")
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, label="w_ij off the diagonal (w_ii = 1, grey)")
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def _cmap(name: str, *, bad: str):
+    import matplotlib
+
+    return matplotlib.colormaps[name].with_extremes(bad=bad)
+
+
+def _short(v: float) -> str:
+    """A weight in a cell: two decimals, or its order of magnitude when it would print as 0.00."""
+    return f"{v:.2f}" if v >= 0.005 or v == 0 else f"{v:.0e}".replace("e-0", "e-")
+
+
+SHOWN_WEIGHT = 0.005    # sharing graphs draw no edge whose weight would print as 0.00
 
 
 def plot_sharing_graph(
@@ -113,8 +145,11 @@ def plot_sharing_graph(
     weights: np.ndarray | None = None,
     title: str = "",
 ) -> Path:
-    """Sharing graph with datasets on a circle, filled by group, edge width proportional to weight."""
+    """Sharing graph with datasets on a circle, filled by group, edge width proportional to weight;
+    edges of weight below 0.005 (which would print as 0.00) are left out."""
     edges, w = check_graph(names, edges, weights, groups)
+    if w is not None:
+        edges = [(i, j) for i, j in edges if w[i, j] >= SHOWN_WEIGHT]
     n = len(names)
     if n == 0:
         raise UserError("no datasets to draw")
@@ -134,7 +169,7 @@ def plot_sharing_graph(
     ax.scatter(xy[:, 0], xy[:, 1], s=500, c=[c or _NO_GROUP for c in colours],
                edgecolors="black", linewidths=0.8, zorder=2)
     for i, name in enumerate(names):
-        ax.text(1.22 * xy[i, 0], 1.22 * xy[i, 1], str(name), ha="center", va="center", fontsize=9)
+        ax.text(1.3 * xy[i, 0], 1.22 * xy[i, 1], str(name), ha="center", va="center", fontsize=9)
     if groups is not None:
         from matplotlib.lines import Line2D
 
@@ -153,4 +188,30 @@ def plot_sharing_graph(
     ax.set_aspect("equal")
     ax.set_axis_off()
     ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_image_rows(rows: dict[str, list[np.ndarray]], path: Path, *, title: str,
+                    columns: list[str] | None = None) -> Path:
+    """Images in a labelled grid: one row per name (a dataset), its images left to right, optional
+    column titles (e.g. "input", "completed", "original"). Images are (H, W, 3) uint8."""
+    if not rows or not any(rows.values()):
+        raise UserError(f"no images to draw for {title}")
+    ncols = max(len(v) for v in rows.values())
+    fig = _figure(1.0 + 1.1 * ncols, 0.6 + 1.1 * len(rows))
+    axes = fig.subplots(len(rows), ncols, squeeze=False)
+    for r, (name, images) in enumerate(rows.items()):
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            if c < len(images):
+                ax.imshow(images[c], interpolation="nearest")
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+            if r == 0 and columns and c < len(columns):
+                ax.set_title(columns[c], fontsize=8)
+    fig.suptitle(title)
     return _save(fig, path)
