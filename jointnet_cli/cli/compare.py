@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from jointnet_cli.cli import options as o
-from jointnet_cli.cli.output import print_json, stdout
+from jointnet_cli.cli.output import console, phase_bars, print_json, stdout
 from jointnet_cli.cli.root import Command, app
 from jointnet_cli.wording import plural
 
@@ -34,7 +34,8 @@ def compare(
     from jointnet_cli.report.compare import compare_runs, markdown, to_csv
     from jointnet_cli.store.atomic import atomic_write_bytes
 
-    result = compare_runs(runs, metric)
+    with phase_bars(console(quiet=json_)) as progress:
+        result = compare_runs(runs, metric, progress=progress)
     summary = result["summary"]
     if csv is not None:
         atomic_write_bytes(csv, to_csv(summary).encode())

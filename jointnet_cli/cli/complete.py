@@ -9,7 +9,7 @@ import typer
 
 from jointnet_cli.cli import options as o
 from jointnet_cli.cli.options import deprecated_alias, merge, plain
-from jointnet_cli.cli.output import console, print_json, stdout
+from jointnet_cli.cli.output import console, phase_bars, print_json, stdout
 from jointnet_cli.cli.recipe import load_recipe
 from jointnet_cli.cli.root import Command, app
 
@@ -60,21 +60,7 @@ def complete(
     xy = parse_box(box)
     con = console(quiet=json_)
 
-    from contextlib import nullcontext
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=con, transient=True) if con.is_terminal else None
-    bars: dict[str, int] = {}
-
-    def progress(phase: str, done: int, total: int) -> None:
-        if bar is not None:
-            if phase not in bars:
-                bars[phase] = bar.add_task(phase, total=total)
-            bar.update(bars[phase], completed=done)
-
-    with bar if bar is not None else nullcontext():
+    with phase_bars(con) as progress:
         records = complete_images(run_path, dataset, images, method=method, box=xy, size=hole, mask=mask, out=out,
                                   side_by_side=side_by_side, force=force, device=s.get("device") or "auto",
                                   batch_size=batch_size, progress=progress)

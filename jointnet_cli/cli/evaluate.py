@@ -8,7 +8,7 @@ import typer
 
 from jointnet_cli.cli import options as o
 from jointnet_cli.cli.options import merge, plain
-from jointnet_cli.cli.output import console, print_json, stdout
+from jointnet_cli.cli.output import console, phase_bars, print_json, stdout
 from jointnet_cli.cli.recipe import load_recipe
 from jointnet_cli.cli.root import Command, app
 from jointnet_cli.cli.training import resolve_run_path
@@ -35,9 +35,9 @@ def evaluate(
                                                      data_dir=data_dir, device=plain(device)))
     run_path = resolve_run_path(s, "evaluate")
     con = console(quiet=json_)
-    with con.status(f"evaluating {run_path}"):
+    with phase_bars(con) as progress:
         result = evaluate_run(run_path, data_dir=s.get("data_dir"), device=s.get("device") or "auto",
-                              plots=plots, top_k=top_k, html=html)
+                              plots=plots, top_k=top_k, html=html, progress=progress)
     if json_:
         print_json(result)
         return

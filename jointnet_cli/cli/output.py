@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -30,6 +31,27 @@ def stdout() -> Console:
 
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+@contextmanager
+def phase_bars(con: Console) -> Iterator[Callable[[str, int, int], None]]:
+    """A `progress(phase, done, total)` callback drawing one transient bar per phase on a terminal
+    (nothing in a log file, where the command's own lines say what happened)."""
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=con, transient=True) if con.is_terminal else None
+    bars: dict[str, int] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if bar is not None:
+            if phase not in bars:
+                bars[phase] = bar.add_task(phase, total=total)
+            bar.update(bars[phase], completed=done, total=total)
+
+    if bar is None:
+        yield progress
+        return
+    with bar:
+        yield progress
 
 
 def _mean(d: dict) -> float:

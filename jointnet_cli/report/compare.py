@@ -11,7 +11,7 @@ import csv
 import io
 import statistics
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from jointnet_cli.errors import UserError
 from jointnet_cli.runs.config import RunConfig
@@ -142,7 +142,8 @@ def _results(path: Path) -> dict:
     return results
 
 
-def compare_runs(specs: list[str], metric: str | None = None) -> dict[str, Any]:
+def compare_runs(specs: list[str], metric: str | None = None,
+                 progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Read every run, group the runs that differ only in seed, and summarize each group across seeds.
 
     Returns {"task", "datasets", "metric", "groups": [{"settings", "runs", "seeds", "summary"}], "summary"}:
@@ -159,7 +160,11 @@ def compare_runs(specs: list[str], metric: str | None = None) -> dict[str, Any]:
                 shown = (lambda v: ",".join(v) if isinstance(v, list) else v)
                 raise UserError(f"runs differ in {key}: {first_path} has {shown(first.get(key))}, "
                                 f"{p} has {shown(config.get(key))}; compare runs of one task and dataset list")
-    read = [(p, config, _results(p)) for p, config in configs]
+    read = []
+    for done, (p, config) in enumerate(configs):
+        if progress:
+            progress("reading results", done, len(configs))
+        read.append((p, config, _results(p)))
     groups: dict[tuple, list[tuple[Path, dict, dict]]] = {}
     for p, config, results in read:
         key = tuple(sorted((k, repr(v)) for k, v in config.items() if k not in NOT_SETTINGS))

@@ -8,7 +8,7 @@ come from the per-epoch history in state.json.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -98,12 +98,14 @@ def next_weights(session, state: dict):
 
 
 def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, device: str = "auto",
-                 plots: bool = False, top_k: int = 3, html: bool = False) -> dict[str, Any]:
+                 plots: bool = False, top_k: int = 3, html: bool = False,
+                 progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate every trained method of the run; write report/results.{json,csv,md} (and plots).
 
     `data_dir` None: the directory the run was created with (config.json "data_dir"). `html`: also the
     plots, and report/index.html, one self-contained page of all of it."""
     plots = plots or html
+    progress = progress or (lambda phase, done, total: None)
     from jointnet_cli.joint.device import resolve_device
     from jointnet_cli.joint.session import Session
 
@@ -126,7 +128,8 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     final_weights = None
     grids = []
-    for method, info in methods.items():
+    for done, (method, info) in enumerate(methods.items()):
+        progress(f"evaluating {run.path}", done, len(methods))
         session.snapshots.load(info["checkpoint"], with_optimizer=False)
         metrics[method] = session.evaluate(report=True)
         if cfg.task == "gan":
@@ -135,6 +138,7 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
             grids.append(_completions(session, run.report / f"completions-{method}.png", method))
         if method == "joint":
             final_weights = next_weights(session, state).numpy()
+    progress(f"evaluating {run.path}", len(methods), len(methods))
 
     first = next(iter(next(iter(metrics.values())).values()))
     metric_names = [m for m, v in first.items() if isinstance(v, (int, float))]      # per-class lists stay in JSON
@@ -170,8 +174,10 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
             result["group_recovery"] = group_recovery(final_weights, groups)
 
     if plots:
+        progress("drawing plots", 0, 1)
         result["files"] += [str(p) for p in _plots(report, state, names, groups, final_weights, top_k,
                                                    task.primary_metric, windows)]
+        progress("drawing plots", 1, 1)
 
     primary = tables[task.primary_metric]
     md = [f"# Results: {run.path}", "", f"Task `{cfg.task}`, test metric `{task.primary_metric}` "
