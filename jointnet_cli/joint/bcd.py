@@ -96,7 +96,7 @@ def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor,
         loss, stats = task.step(net, opts, dom.train, idx, gen, couple)
         return loss.detach() * idx.numel(), stats
     (opt,) = opts
-    opt.zero_grad(set_to_none=False)
+    opt.zero_grad(set_to_none=True)      # backward writes fresh gradients (accumulating into zeros costs ~8 %)
     loss = task.loss(net, dom.train, idx, gen)
     loss.backward()
     if prox is None:
