@@ -33,6 +33,7 @@ CoupleChoice = choices("Couple", COUPLES)
 SigmaChoice, WeightChoice, PenaltyChoice, ApplyChoice, StartChoice = (
     choices(k.capitalize(), CHOICES[k]) for k in ("sigma", "weight", "penalty", "apply", "start"))
 BaselineChoice = choices("Baseline", BASELINES)
+PrecisionChoice = choices("Precision", CHOICES["precision"])
 
 def config_option(name: str, kind: Any = None) -> Any:
     """The Typer option of RunConfig field `name`, built from the field (the one source): its flag
@@ -74,6 +75,7 @@ Latent = config_option("latent")
 Couple = config_option("couple", CoupleChoice)
 Hole = config_option("hole")
 EvalEvery = config_option("eval_every")
+Precision = config_option("precision", PrecisionChoice)
 
 Paper = Annotated[bool, typer.Option(
     "--paper", help="Exactly the paper's method: --sigma fixed --weight paper --penalty raw --apply grad "

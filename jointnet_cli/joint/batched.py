@@ -52,6 +52,7 @@ from torch.func import functional_call, vmap
 from jointnet_cli.data.loader import DomainData, SplitTensors
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint.ensemble import Ensemble
+from jointnet_cli.joint.precision import FULL, Precision
 from jointnet_cli.joint.weights import prox_matrix
 from jointnet_cli.seeding import derive_seed, generator
 
@@ -99,7 +100,7 @@ def same_size_groups(sizes: dict[int, int]) -> list[list[int]]:
 
 def _forward_backward(ens: Ensemble, task: BatchedTask, rows: torch.Tensor | None, theta: dict[str, torch.Tensor],
                       buffers: dict[str, torch.Tensor], x: torch.Tensor,
-                      target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                      target: torch.Tensor, precision: Precision = FULL) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The data losses f_i of the networks `rows` (None: all n) on their batches, and their gradients, in one vmapped call.
 
     `theta` holds the stacked parameters and `buffers` the stacked buffers of all n networks; `x` and
@@ -113,7 +114,8 @@ def _forward_backward(ens: Ensemble, task: BatchedTask, rows: torch.Tensor | Non
     def data_loss(p: dict, b: dict, xi: torch.Tensor, ti: torch.Tensor) -> torch.Tensor:
         return task.criterion(functional_call(net, (p, b), (xi,)), ti)
 
-    losses = vmap(data_loss, randomness="different")(params, own, x, target)   # (g,); updates `own` in place
+    with precision.autocast():                                     # bf16-mixed: the forward in bfloat16
+        losses = vmap(data_loss, randomness="different")(params, own, x, target).float()   # updates `own`
     losses.sum().backward()                                        # each network's loss reaches only its own slice
     if rows is not None:
         with torch.no_grad():
@@ -175,6 +177,7 @@ class BatchedRounds:
         self.recordings: dict[tuple, Recording] = {}               # batch shape → its recorded step
         self.warm: dict[tuple, int] = {}                           # batch shape → eager steps since recordings ended
         self.steps: dict[torch.Tensor, torch.Tensor] = {}          # parameter → its Adam step count on the device
+        self.precision: Precision = FULL                           # set per round (bf16-mixed or 32)
 
     # -- what a step reads and writes, at fixed addresses --------------------------------------------------
     def _bind(self, ens: Ensemble, c: torch.Tensor, task: BatchedTask, prox: float | None = None) -> None:
@@ -256,7 +259,8 @@ class BatchedRounds:
     def _against(self, task: BatchedTask) -> tuple:
         """What a recorded step depends on outside itself: the task, the optimizer's settings (fixed in
         the recording), and where the parameters and the optimizer's state lie."""
-        settings = tuple((k, v) for k, v in self.optimizer.param_groups[0].items() if k != "params")
+        settings = tuple((k, v) for k, v in self.optimizer.param_groups[0].items() if k != "params") \
+            + (("precision", self.precision.mode),)
         addresses = tuple(t.data_ptr() for p, st in self.optimizer.state.items() for t in (p, *st.values()))
         return task, settings, addresses
 
@@ -277,7 +281,7 @@ class BatchedRounds:
         rows = self._rows(group)
         with torch.no_grad():
             theta = {k: torch.stack([p[k] for p in self.named]) for k in self.named[0]}  # (n, *shape): the live θ
-        losses, g = _forward_backward(self._ens, task, rows, theta, self.buffers, x, target)
+        losses, g = _forward_backward(self._ens, task, rows, theta, self.buffers, x, target, self.precision)
         with torch.no_grad():
             for k, l in self.layer_of.items():                                 # + the pull of eq. 6
                 if every_layer or self.coupled[l]:
@@ -338,7 +342,7 @@ class BatchedRounds:
     def __call__(self, ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: BatchedTask, *,
                  batch_size: int, seed: int, key: tuple, block: str = "epoch",
                  on_step: Callable[[], None] | None = None, stats: dict | None = None,
-                 prox: float | None = None) -> list[float]:
+                 prox: float | None = None, precision: Precision = FULL) -> list[float]:
         """One round: every network one epoch of its own data, all stepping together.
 
         Arguments and result are those of `bcd.train_round` (`block` is a bcd setting and is not
@@ -349,6 +353,9 @@ class BatchedRounds:
         if not (hasattr(task, "inputs") and hasattr(task, "criterion")):
             raise UserError(f"--schedule batched needs one loss per network; {getattr(task, 'name', 'this')} runs "
                             "use --schedule bcd")
+        if precision.mode == "16-mixed":
+            raise UserError("--precision 16-mixed trains with --schedule bcd (batched takes bf16-mixed or 32)")
+        self.precision = precision
         n = ens.n
         gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
         batches = [iter(d.train.batches(batch_size, g)) for d, g in zip(domains, gens)]
@@ -388,7 +395,7 @@ class BatchedRounds:
 def train_round_batched(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: BatchedTask, *,
                         batch_size: int, seed: int, key: tuple, block: str = "epoch",
                         on_step: Callable[[], None] | None = None, stats: dict | None = None,
-                        prox: float | None = None) -> list[float]:
+                        prox: float | None = None, precision: Precision = FULL) -> list[float]:
     """One round of the batched schedule, eagerly and keeping nothing: `BatchedRounds` for one round."""
     return BatchedRounds(graphs=False)(ens, c, domains, task, batch_size=batch_size, seed=seed, key=key,
-                                       block=block, on_step=on_step, stats=stats, prox=prox)
+                                       block=block, on_step=on_step, stats=stats, prox=prox, precision=precision)

@@ -22,6 +22,7 @@ import torch
 
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.joint.ensemble import Ensemble
+from jointnet_cli.joint.precision import FULL, Precision
 from jointnet_cli.joint.weights import anchor_coefficients, anchor_strengths, prox_fraction
 from jointnet_cli.seeding import derive_seed, generator
 
@@ -79,12 +80,14 @@ def apply_prox(params: list[list[torch.Tensor]], anchor: dict[int, Anchor], eta:
 
 
 def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor, gen: torch.Generator,
-          anchor: dict[int, Anchor], noise_seed: int, prox: float | None = None) -> tuple[torch.Tensor, dict]:
+          anchor: dict[int, Anchor], noise_seed: int, prox: float | None = None,
+          precision: Precision = FULL) -> tuple[torch.Tensor, dict]:
     """One mini-batch of network i; returns (loss × batch size, per-batch statistics).
 
     Layers that draw from the global generator (dropout) get it seeded by `noise_seed`, a
     function of the round, network and step, so a step is the same whatever ran before it.
     With `prox` (the step size η) the coupling is a proximal step before the optimizer's, not a gradient.
+    `precision`: the forward pass under autocast (and fp16's gradient scaler); the coupling stays float32.
     """
     torch.manual_seed(noise_seed)
     net, opts = ens.nets[i], ens.optimizers[i]
@@ -93,16 +96,16 @@ def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor,
     if hasattr(task, "step"):            # tasks with several players run their own update order
         couple = (lambda only=None: None) if prox is not None else \
             (lambda only=None: add_coupling_grad(ens.params[i], anchor, only))
-        loss, stats = task.step(net, opts, dom.train, idx, gen, couple)
-        return loss.detach() * idx.numel(), stats
+        with precision.autocast():                                  # (GAN players: bf16-mixed or 32)
+            loss, stats = task.step(net, opts, dom.train, idx, gen, couple)
+        return loss.detach().float() * idx.numel(), stats
     (opt,) = opts
     opt.zero_grad(set_to_none=True)      # backward writes fresh gradients (accumulating into zeros costs ~8 %)
-    loss = task.loss(net, dom.train, idx, gen)
-    loss.backward()
-    if prox is None:
-        add_coupling_grad(ens.params[i], anchor)
-    opt.step()
-    return loss.detach() * idx.numel(), {}
+    with precision.autocast():
+        loss = task.loss(net, dom.train, idx, gen)
+    precision.backward_and_step(loss, opt, None if prox is not None else
+                                (lambda: add_coupling_grad(ens.params[i], anchor)))
+    return loss.detach().float() * idx.numel(), {}
 
 
 class RoundSteps:
@@ -110,8 +113,10 @@ class RoundSteps:
     and what the round adds up per network (loss × batch size, the task's per-batch statistics, batches)."""
 
     def __init__(self, ens: Ensemble, domains: list[DomainData], task: Task, indices: list[int], *, seed: int,
-                 key: tuple, on_step: Callable[[], None] | None = None, prox: float | None = None):
+                 key: tuple, on_step: Callable[[], None] | None = None, prox: float | None = None,
+                 precision: Precision = FULL):
         self.ens, self.domains, self.task, self.seed, self.key, self.on_step = ens, domains, task, seed, key, on_step
+        self.precision = precision
         self.prox = prox                  # η of the decoupled proximal coupling, or None: coupling as a gradient
         self.gens = {i: generator(seed, *key, ens.names[i]) for i in indices}
         self.totals = {i: torch.zeros((), device=domains[i].train.images.device) for i in indices}
@@ -126,7 +131,7 @@ class RoundSteps:
         """One mini-batch of network i against `anchor`; dropout seeded by the round, network and step."""
         loss, batch_stats = _step(self.ens, i, self.task, self.domains[i], idx, self.gens[i], anchor,
                                   derive_seed(self.seed, *self.key, self.ens.names[i], "noise", self.counts[i]),
-                                  self.prox)
+                                  self.prox, self.precision)
         self.totals[i] += loss
         for k, v in batch_stats.items():
             self.sums[i][k] = self.sums[i].get(k, 0.0) + v
@@ -146,7 +151,7 @@ class RoundSteps:
 def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: Task, *,
                 batch_size: int, seed: int, key: tuple, block: str = "epoch",
                 on_step: Callable[[], None] | None = None, stats: dict | None = None,
-                prox: float | None = None) -> list[float]:
+                prox: float | None = None, precision: Precision = FULL) -> list[float]:
     """One BCD round: every network trains one epoch of its own data against its anchors.
 
     `c` is the (L, n, n) coupling tensor; `key` names the round so its random
@@ -156,7 +161,8 @@ def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task:
     a proximal step before each optimizer step (`apply_prox`) instead of a gradient.
     """
     n = ens.n
-    steps = RoundSteps(ens, domains, task, list(range(n)), seed=seed, key=key, on_step=on_step, prox=prox)
+    steps = RoundSteps(ens, domains, task, list(range(n)), seed=seed, key=key, on_step=on_step, prox=prox,
+                       precision=precision)
     if block == "epoch":
         for i in range(n):
             anchor = anchors(ens, c, i)

@@ -31,6 +31,7 @@ from jointnet_cli.errors import RunFailure, UserError
 from jointnet_cli.joint.bcd import Anchor, RoundSteps, Task, anchors
 from jointnet_cli.joint.device import resolve_device
 from jointnet_cli.joint.ensemble import Ensemble
+from jointnet_cli.joint.precision import FULL, Precision
 
 
 def owned(n: int, rank: int, world: int) -> list[int]:
@@ -229,7 +230,7 @@ def check_world(group: Group, n: int) -> None:
 def train_round_synced(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: Task, *,
                        batch_size: int, seed: int, key: tuple, group: Group, sync_every: int = 0,
                        on_step: Callable[[], None] | None = None, stats: dict | None = None,
-                       prox: float | None = None) -> list[float]:
+                       prox: float | None = None, precision: Precision = FULL) -> list[float]:
     """One round (every network one epoch) with anchors (eq. 9) fixed between synchronisation points.
 
     The networks step in lockstep, one mini-batch each per step; every
@@ -239,7 +240,8 @@ def train_round_synced(ens: Ensemble, c: torch.Tensor, domains: list[DomainData]
     share the work. Returns the mean data loss f_i of every network (all ranks).
     """
     mine = group.owned(ens.n)
-    round_steps = RoundSteps(ens, domains, task, mine, seed=seed, key=key, on_step=on_step, prox=prox)
+    round_steps = RoundSteps(ens, domains, task, mine, seed=seed, key=key, on_step=on_step, prox=prox,
+                             precision=precision)
     batches = {i: list(round_steps.batches(i, batch_size)) for i in mine}
     steps = max(d.train.num_batches(batch_size) for d in domains)
     anchor: dict[int, dict[int, Anchor]] = {i: anchors(ens, c, i) for i in mine}

@@ -22,6 +22,7 @@ from jointnet_cli.joint.batched import BatchedRounds
 from jointnet_cli.joint.bcd import steps_per_round, train_round
 from jointnet_cli.joint.distributed import Group, train_round_synced
 from jointnet_cli.joint.ensemble import Ensemble
+from jointnet_cli.joint.precision import Precision
 from jointnet_cli.joint.reporter import Reporter
 from jointnet_cli.joint.snapshots import Snapshots
 from jointnet_cli.models.registry import build
@@ -102,9 +103,11 @@ class Session:
     batched: BatchedRounds = field(default_factory=BatchedRounds, repr=False)   # its rounds keep a CUDA graph
     chosen_lam: float | None = None              # λ found by `--lambda auto` (state.json "lambda_search")
     snapshots: Snapshots = field(init=False, repr=False)   # state.json and checkpoints, rank 0 writing
+    precision: Precision = field(init=False, repr=False)   # --precision of the training steps
 
     def __post_init__(self) -> None:
         self.snapshots = Snapshots(self.run, self.ens, self.group, self.cfg.arch, self.cfg.datasets, self.device)
+        self.precision = Precision(self.cfg.precision, self.device)
 
     @classmethod
     def open(cls, run: RunDir, cfg: RunConfig, *, data_dir: Path, device: torch.device,
@@ -183,7 +186,7 @@ class Session:
         if self.group.distributed or self.cfg.sync_every is not None:
             return "bcd-sync"
         if self.cfg.schedule == "auto":
-            if self.cfg.block == "step":                    # the user's bcd block decides
+            if self.cfg.block == "step" or self.cfg.precision == "16-mixed":   # bcd's own settings decide
                 return "bcd"
             small = self.cfg.arch in BATCHED_ON_GPU and hasattr(self.task, "criterion")
             return "batched" if self.device.type == "cuda" and small else "bcd"
@@ -232,7 +235,7 @@ class Session:
                     self.ens, c.to(torch.float64), self.domains, self.task,
                     batch_size=self.cfg.batch_size, seed=self.cfg.seed, key=(stage, iteration, epoch),
                     block=self.cfg.block, on_step=self.reporter.advance, stats=stats,
-                    prox=self.cfg.lr if self.cfg.apply == "prox" else None,
+                    prox=self.cfg.lr if self.cfg.apply == "prox" else None, precision=self.precision,
                 )
                 seconds = time.perf_counter() - t0
                 for name, v in zip(self.ens.names, losses):

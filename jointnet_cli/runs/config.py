@@ -28,7 +28,8 @@ STAGE_SETTINGS: dict[str, str] = {"epochs": "warmstart", "epochs_per_iter": "irl
 # Settings a later command may change on an existing run: the stage settings above (within their rule),
 # and settings of each command (the schedule of the same objective, scoring, finetune/groupshare's own,
 # checked there); every other setting is fixed by the first stage.
-ADJUSTABLE = frozenset({*STAGE_SETTINGS, "schedule", "sync_every", "eval_every", "pretrain_epochs", "groups"})
+ADJUSTABLE = frozenset({*STAGE_SETTINGS, "schedule", "sync_every", "eval_every", "pretrain_epochs", "groups",
+                        "precision"})
 
 # How the n networks take their steps (DESIGN §1 "Schedules"); both minimize the same objective.
 SCHEDULES = ("auto", "bcd", "batched")
@@ -49,7 +50,8 @@ PAPER: dict[str, Any] = {"sigma": "fixed", "weight": "paper", "penalty": "raw", 
                          "start": "random", "start_epochs": 0, "lam": 10.0}
 CHOICES: dict[str, tuple[str, ...]] = {"sigma": ("fixed", "refit", "anneal"), "weight": ("paper", "gm"),
                                        "penalty": ("raw", "normalized"), "apply": ("grad", "prox"),
-                                       "start": ("random", "shareall"), "evaluate_on": ("test", "holdout")}
+                                       "start": ("random", "shareall"), "evaluate_on": ("test", "holdout"),
+                                       "precision": ("32", "bf16-mixed", "16-mixed")}
 
 
 TRAINING, METHOD = "Training", "Method (README \"The method\"; defaults chosen on validation data)"
@@ -130,6 +132,9 @@ class RunConfig:
                              "split is never read).", panel=METHOD)
     eval_every: int = setting(1, "Score the test split every K epochs while training (0: only at the end of each "
                               "stage; GAN scores are slow).")
+    precision: str = setting("32", "Arithmetic of the training steps: 32, bf16-mixed or 16-mixed (autocast; fp16 with "
+                             "a gradient scaler, bcd and one-loss tasks only). The coupling, distances, σ, weights and "
+                             "checkpoints stay float32/float64. May change between stages of a run.")
     # internal: "holdout" marks a λ-search trial, scored on the held-out part (the test split is never read)
     evaluate_on: str = "test"
     extra: dict = field(default_factory=dict, compare=False)  # keys written by later features
@@ -326,6 +331,10 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = (), *, task_opti
         problems.append(f"lambda-k must be > 0 (got {values['lambda_k']!r})")
     if "block" in values and values["block"] not in BLOCKS:
         problems.append(f"--block must be epoch or step (got {values['block']!r}{did_you_mean(values['block'], BLOCKS)})")
+    if values.get("precision") == "16-mixed" and values.get("schedule") == "batched":
+        problems.append("--precision 16-mixed trains with --schedule bcd (batched takes bf16-mixed or 32)")
+    if values.get("precision") == "16-mixed" and values.get("task") == "gan":
+        problems.append("--precision 16-mixed: GAN players train in bf16-mixed or 32 (no gradient scaler for two players)")
     if values.get("block") == "step" and values.get("schedule") == "batched":
         problems.append("--block step applies to --schedule bcd (batched steps every network at once, there is no block)")
     if values.get("block") == "step" and values.get("sync_every") is not None:

@@ -43,7 +43,7 @@ def test_warmstart_then_irls_writes_the_documented_run_directory(cli, synth_dir,
     files = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
     assert files == [".lock", "checkpoints/irls-001.safetensors", "checkpoints/irls-002.optim.safetensors",
                      "checkpoints/irls-002.safetensors", "checkpoints/warmstart.safetensors",
-                     "config.json", "state.json"]
+                     "config.json", "metrics.csv", "state.json"]
 
     # the weights of iteration 1 can be recomputed from the warm-start checkpoint and σ alone
     tensors, meta = load_tensors(run / "checkpoints/warmstart.safetensors")

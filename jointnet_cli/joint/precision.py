@@ -1,0 +1,63 @@
+"""`--precision`: the arithmetic of the training steps.
+
+    32          float32 throughout (the default)
+    bf16-mixed  the forward pass (and so the backward's matrix products) under `torch.autocast` in bfloat16
+    16-mixed    the same in float16, with a gradient scaler per optimizer so small gradients do not
+                underflow (one-loss tasks with `bcd`; GAN players and `batched` take bf16-mixed)
+
+Parameters, optimizer state, the coupling (anchors, proximal steps, coupling gradients), distances, σ, the
+IRLS weights and every checkpoint stay float32/float64: the coupling is applied to unscaled float32
+gradients and parameters, outside autocast. Evaluation runs in float32.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Callable
+
+import torch
+
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+
+
+class Precision:
+    def __init__(self, mode: str = "32", device: torch.device | str = "cpu") -> None:
+        if mode not in PRECISIONS:
+            raise ValueError(f"unknown precision {mode!r}")
+        self.mode = mode
+        self.device_type = torch.device(device).type
+        self.scalers: dict[int, torch.amp.GradScaler] = {}        # optimizer id → its scaler (16-mixed)
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(self.mode)
+
+    def autocast(self):
+        """The context a forward pass runs in: autocast to the mixed dtype, or nothing for 32."""
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def backward_and_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer,
+                          before_step: Callable[[], None] | None = None) -> None:
+        """loss.backward(), then `before_step` (e.g. the coupling gradient, on true-scale gradients), then
+        the optimizer step; with 16-mixed through the optimizer's gradient scaler (a step whose gradients
+        overflowed is skipped and the scale lowered, as torch.amp does)."""
+        if self.mode != "16-mixed":
+            loss.backward()
+            if before_step:
+                before_step()
+            opt.step()
+            return
+        scaler = self.scalers.get(id(opt))
+        if scaler is None:
+            scaler = self.scalers[id(opt)] = torch.amp.GradScaler(self.device_type)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        if before_step:
+            before_step()
+        scaler.step(opt)
+        scaler.update()
+
+
+FULL = Precision("32")
