@@ -13,6 +13,7 @@
     the largest n (target ≤ 1 %).
 (c) the framework's isolated training against a bare PyTorch loop written here
     (same model, data, batch size, holes and Adam), images per second (target ≥ 0.98).
+(d) with --precisions: seconds of a joint round at n = 2 for each --precision, against 32.
 
 Each of --train's sizes (images per dataset) is one regime, printed in turn.
 n > 8 uses more synth8 domains drawn with other data seeds (d09 = domain 1 of
@@ -84,6 +85,22 @@ def coupling_cost(tmp: Path, n: int, train: int, args) -> dict:
     return {"n": n, "joint": joint, "isolated": iso, "weighting": weighting / reps}
 
 
+def precision_round(tmp: Path, train: int, precision: str, args) -> float:
+    """(d): median seconds of a joint bcd round of 2 networks under `precision`."""
+    from jointnet_cli.joint.precision import Precision
+
+    names = make_datasets(tmp / f"data-{train}", 2, args.size, train)
+    given = {"task": "ae", "datasets": ",".join(names), "width": args.width, "batch_size": args.batch_size,
+             "image_size": args.size, "precision": precision}
+    with training_session(tmp / f"run-{train}-p{precision}", given, data_dir=tmp / f"data-{train}",
+                          device=args.device) as s:
+        c, prec = s.coupling(s.all_ones()), Precision(precision, s.device)
+        times = [timed(lambda: train_round(s.ens, c, s.domains, s.task, batch_size=args.batch_size, seed=0,
+                                           key=("precision", r), prox=s.cfg.lr, precision=prec))
+                 for r in range(args.rounds + 1)][1:]
+    return statistics.median(times)
+
+
 def bare_loop(model: torch.nn.Module, images: torch.Tensor, batch_size: int, lr: float, hole: int,
               epochs: int, seed: int) -> float:
     """A plain PyTorch training loop for the same objective; returns seconds for `epochs` epochs."""
@@ -136,6 +153,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds per measurement (after one warm-up)")
     ap.add_argument("--ns", default="2,4,8,16")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precisions", default="", help="(d): comma list, e.g. 32,bf16-mixed,16-mixed")
     args = ap.parse_args()
     dev = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__}, {dev}; ae9 width {args.width}, {args.size} px, batch {args.batch_size}, "
@@ -163,6 +181,11 @@ def regime(tmp: Path, train: int, args) -> None:
     fw, bare = framework_vs_bare(tmp, train, args)
     print(f"(c) framework {fw:.0f} img/s, bare PyTorch loop {bare:.0f} img/s: ratio {fw / bare:.3f}  "
           f"{'PASS' if fw / bare >= 0.98 else 'FAIL'} (≥ 0.98)", flush=True)
+    if args.precisions:
+        seconds = {p: precision_round(tmp, train, p, args) for p in args.precisions.split(",")}
+        base = seconds.get("32")
+        print("(d) joint round at n = 2 by --precision: " + ", ".join(
+            f"{p} {t:.2f} s" + (f" ({t / base:.2f}× of 32)" if base else "") for p, t in seconds.items()), flush=True)
 
 
 if __name__ == "__main__":
