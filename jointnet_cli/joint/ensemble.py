@@ -57,6 +57,23 @@ class Ensemble:
         by_id = {id(p): k for k, p in net.named_parameters()}
         return [by_id[id(p)] for group in opt.param_groups for p in group["params"]]
 
+    def first_non_finite(self) -> tuple[str, str] | None:
+        """(dataset, tensor) of the first parameter, buffer or optimizer-state tensor holding NaN or inf
+        (in snapshot order), or None. One max-abs reduction per tensor, batched per network."""
+        for name, net, opts in zip(self.names, self.nets, self.optimizers):
+            named = [(k, t) for k, t in net.state_dict().items() if t.is_floating_point()]
+            for opt in opts:
+                pnames = self._param_names(net, opt)
+                named += [(f"{pnames[idx]}/{key}", v) for idx, st in opt.state_dict()["state"].items()
+                          for key, v in st.items() if torch.is_tensor(v) and v.is_floating_point()]
+            if not named:
+                continue
+            peaks = torch.stack([n.to("cpu", torch.float64) for n in torch._foreach_norm([t for _, t in named], float("inf"))])
+            bad = (~torch.isfinite(peaks)).nonzero()
+            if len(bad):
+                return name, named[int(bad[0])][0]
+        return None
+
     def optimizer_tensors(self) -> dict[str, torch.Tensor]:
         """`{dataset}/{param}/{exp_avg|exp_avg_sq|step}` (each parameter has one optimizer)."""
         out: dict[str, torch.Tensor] = {}

@@ -238,12 +238,15 @@ class Session:
                     prox=self.cfg.lr if self.cfg.apply == "prox" else None, precision=self.precision,
                 )
                 seconds = time.perf_counter() - t0
+                kept = (f"its epoch {epoch} is kept" if epoch else "nothing of it was saved") + \
+                    "; rerun with a smaller --lr (it applies from there on)"
                 for name, v in zip(self.ens.names, losses):
                     if not math.isfinite(v) or abs(v) > EXPLODED:
-                        raise RunFailure(
-                            f"training diverged: the loss of {name} became {v:.4g} in {stage} epoch {epoch + 1}; "
-                            "the last good checkpoint is kept (try a smaller --lr)"
-                        )
+                        raise RunFailure(f"training diverged: the loss of {name} became {v:.4g} in {stage} epoch "
+                                         f"{epoch + 1}; {kept}")
+                if bad := self.ens.first_non_finite():          # parameters, BatchNorm statistics, Adam state
+                    raise RunFailure(f"training diverged: {bad[0]}'s {bad[1]} holds NaN or inf after {stage} epoch "
+                                     f"{epoch + 1}; {kept}")
                 old = entry.get("progress")
                 entry["progress"] = self.snapshots.save(f"{prefix}-e{epoch + 1:04d}", stage=stage,
                                                        iteration=iteration, epoch=epoch + 1)

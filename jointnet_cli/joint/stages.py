@@ -21,7 +21,7 @@ from jointnet_cli.joint.device import resolve_device
 from jointnet_cli.joint.session import Session
 from jointnet_cli.joint.warmstart import run_warmstart
 from jointnet_cli.runs.config import TASK_ONLY, RunConfig, lambda_grid
-from jointnet_cli.runs.configure import configure_run, stage_updates
+from jointnet_cli.runs.configure import configure_run, record_lr_change, stage_updates
 from jointnet_cli.runs.logbook import Logbook, check_logger
 from jointnet_cli.runs.rundir import RunDir, data_dir_record, run_data_dir
 from jointnet_cli.wording import plural
@@ -78,12 +78,13 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
             if new:
                 run.write_config({**config, "data_dir": data_dir_record(data_dir)})
             elif updates := stage_updates(stored := run.read_config(), cfg):   # stage settings this command set
+                if "lr" in updates:
+                    run.write_state(record_lr_change(run.read_state(), stored.get("lr"), cfg.lr))
                 run.write_config({**stored, **updates})
             group.broadcast_json({"config": config, "sync_every": cfg.sync_every})
             told = True
             group.share_from_writer(session.ens, with_optimizer=False)
             logbook = session.snapshots.logbook = Logbook(run.path, session.window_names, logger)
-            logbook.update(run.read_state())                 # (a resumed run's rows so far)
             if announce:
                 session.reporter.message(f"{announce}: {describe(session, data_dir, new)}")
             if cfg.lam == "auto":

@@ -29,7 +29,10 @@ STAGE_SETTINGS: dict[str, str] = {"epochs": "warmstart", "epochs_per_iter": "irl
 # and settings of each command (the schedule of the same objective, scoring, finetune/groupshare's own,
 # checked there); every other setting is fixed by the first stage.
 ADJUSTABLE = frozenset({*STAGE_SETTINGS, "schedule", "sync_every", "eval_every", "pretrain_epochs", "groups",
-                        "precision"})
+                        "precision", "lr"})
+# Adjustable settings that config.json records as the value in force (rewritten when a command changes them;
+# a new --lr is also logged in state.json["lr_changes"], with how far each method had trained).
+IN_FORCE = (*STAGE_SETTINGS, "precision", "lr")
 
 # How the n networks take their steps (DESIGN §1 "Schedules"); both minimize the same objective.
 SCHEDULES = ("auto", "bcd", "batched")
@@ -164,6 +167,18 @@ class RunConfig:
         fmt = d.get("format")
         if fmt != RUN_FORMAT:
             raise UserError(f"{where} has format {fmt!r}; this jointnet reads {RUN_FORMAT!r}")
+        layers, chains, names, data = d.get("layers"), d.get("chains"), d.get("window_names"), d.get("data", {})
+        if layers is not None and not (isinstance(layers, list) and all(
+                isinstance(group, list) and all(isinstance(k, str) for k in group) for group in layers)):
+            raise UserError(f"{where}: 'layers' must be a list of lists of parameter names")
+        if chains is not None and not (isinstance(chains, list) and all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in chains)
+                and (layers is None or sum(chains) == len(layers))):
+            raise UserError(f"{where}: 'chains' must be whole numbers ≥ 1 adding up to the number of layers")
+        if names is not None and not (isinstance(names, list) and all(isinstance(x, str) for x in names)):
+            raise UserError(f"{where}: 'window_names' must be a list of names")
+        if not (isinstance(data, dict) and all(isinstance(v, str) for v in data.values())):
+            raise UserError(f"{where}: 'data' must map dataset names to sha256 strings")
         values = {k: v for k, v in d.items() if k not in ("format", "layers", "data", "chains", "window_names", "extra")}
         if "lambda" in values:
             values["lam"] = values.pop("lambda")

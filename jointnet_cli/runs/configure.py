@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.runs.config import ADJUSTABLE, OPTION_OF_FIELD, STAGE_SETTINGS, TASK_ARCHS, RunConfig, inapplicable, unused_options, validate
+from jointnet_cli.runs.config import (ADJUSTABLE, IN_FORCE, OPTION_OF_FIELD, TASK_ARCHS, RunConfig,
+                                     inapplicable, unused_options, validate)
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.wording import plural
 
@@ -67,7 +68,19 @@ def stage_conflicts(cfg: RunConfig, given: dict[str, Any], state: dict[str, Any]
 def stage_updates(stored: dict[str, Any], cfg: RunConfig) -> dict[str, Any]:
     """config.json keys whose value in force (`cfg`, after a command's accepted stage settings) differs
     from the file: what to write back so that config.json says what the stages ran with."""
-    return {k: getattr(cfg, k) for k in STAGE_SETTINGS if stored.get(k) != getattr(cfg, k)}
+    return {k: getattr(cfg, k) for k in IN_FORCE if stored.get(k) != getattr(cfg, k)}
+
+
+def record_lr_change(state: dict[str, Any], was: Any, lr: float) -> dict[str, Any]:
+    """state.json with a new --lr logged: the value, the one before it, and the epochs per dataset each
+    method had trained (the new rate applies from the next epoch on)."""
+    from jointnet_cli.runs.logbook import rows
+
+    trained: dict[str, int] = {}
+    for r in rows(state, []):
+        trained[r.method] = max(trained.get(r.method, 0), r.step)
+    changes = state.get("lr_changes") if isinstance(state.get("lr_changes"), list) else []
+    return {**state, "lr_changes": [*changes, {"lr": lr, "was": was, "epochs_trained": trained}]}
 
 
 def check_same_data(run: RunDir, cfg: RunConfig, data_dir: Path) -> dict[str, str]:
@@ -120,7 +133,7 @@ def configure_run(run: RunDir, given: dict[str, Any], *, data_dir: Path) -> tupl
         if problems := unused_options(given, cfg):
             raise UserError("; ".join(problems))
         problems = validate({"task": cfg.task, "schedule": cfg.schedule,     # an adjustment that does not fit the run
-                             "sync_every": cfg.sync_every, "block": cfg.block})
+                             "sync_every": cfg.sync_every, "block": cfg.block, "precision": cfg.precision})
         if problems:
             raise UserError("; ".join(problems))
         return cfg, prints, False

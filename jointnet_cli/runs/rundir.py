@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from jointnet_cli.errors import UserError
+from jointnet_cli.runs.state_check import check_state
 from jointnet_cli.store.atomic import RunLock, atomic_write_json, read_json
 
 STATE_FORMAT = "jointnet-state/1"
@@ -91,7 +92,21 @@ class RunDir:
             raise UserError(
                 f"{self.state_path} has format {state.get('format')!r}; this jointnet reads {STATE_FORMAT!r}"
             )
-        return state
+        return check_state(state, where=self.state_path, run=self.path, **self._shape())
+
+    def _shape(self) -> dict[str, Any]:
+        """What config.json says state.json's arrays must measure: n datasets, W windows, epochs per iteration."""
+        if not self.config_path.is_file():
+            return {}
+        config = self.read_config()
+        datasets, layers, chains = config.get("datasets"), config.get("layers"), config.get("chains")
+        if not isinstance(chains, list) and isinstance(layers, list):
+            chains = [len(layers)]
+        ok = isinstance(chains, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in chains)
+        epi = config.get("epochs_per_iter")
+        return {"n": len(datasets) if isinstance(datasets, list) else None,
+                "windows": sum(max(c - 1, 0) for c in chains) if ok else None,
+                "epochs_per_iter": epi if isinstance(epi, int) and not isinstance(epi, bool) else None}
 
     def write_state(self, state: dict[str, Any]) -> None:
         atomic_write_json(self.state_path, {**state, "format": STATE_FORMAT})
