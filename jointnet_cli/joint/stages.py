@@ -24,6 +24,7 @@ from jointnet_cli.runs.config import TASK_ONLY, RunConfig, lambda_grid
 from jointnet_cli.runs.configure import configure_run, record_lr_change, stage_updates
 from jointnet_cli.runs.logbook import Logbook, check_logger
 from jointnet_cli.runs.rundir import RunDir, data_dir_record, run_data_dir
+from jointnet_cli.store.atomic import check_folder
 from jointnet_cli.wording import plural
 
 
@@ -61,6 +62,9 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
     try:
         dev = resolve_device(device)
         check_logger(logger)
+        check_folder(run.path, "--run")
+        check_folder(data_dir, "--data-dir")
+        run.check_contained()
         configure_run(run, given, data_dir=data_dir)         # validate before touching the disk
         run.path.mkdir(parents=True, exist_ok=True)
         with run.lock():

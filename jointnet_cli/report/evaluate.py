@@ -16,7 +16,7 @@ from jointnet_cli.errors import UserError
 from jointnet_cli.report.graph import graph_dot, graph_json, mutual_top_k, window_title
 from jointnet_cli.report.recovery import group_recovery
 from jointnet_cli.report.tables import results_table, table_csv, table_json, table_markdown
-from jointnet_cli.store.atomic import atomic_write_bytes, atomic_write_json
+from jointnet_cli.store.atomic import RunLock, atomic_write_bytes, atomic_write_json
 from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.configure import check_same_data
 from jointnet_cli.runs.rundir import RunDir, run_data_dir
@@ -106,9 +106,6 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
     plots, and report/index.html, one self-contained page of all of it."""
     plots = plots or html
     progress = progress or (lambda phase, done, total: None)
-    from jointnet_cli.joint.device import resolve_device
-    from jointnet_cli.joint.session import Session
-
     run = RunDir(run_path)
     if not run.exists():
         raise UserError(f"no run at {run.path} (config.json missing)")
@@ -117,10 +114,25 @@ def evaluate_run(run_path: Path | str, *, data_dir: Path | str | None = None, de
     cfg = RunConfig.from_json(run.read_config(), where=str(run.config_path))
     data_dir = run_data_dir(run.path, data_dir)
     check_same_data(run, cfg, data_dir)
+    run.check_contained()                                # report/ must not lead outside the run
     state = run.read_state()
     methods = trained_methods(state)
     if not methods:
         raise UserError(f"run {run.path} has no finished method yet (train irls or a baseline first)")
+    with RunLock(run.report):                            # one evaluate writes report/ at a time
+        for stale in run.report.glob(".*.tmp"):          # left by an evaluate that was killed
+            if stale.is_file() and not stale.is_symlink():
+                stale.unlink(missing_ok=True)
+        return _write_report(run, cfg, state, methods, data_dir=data_dir, device=device, plots=plots, top_k=top_k,
+                             html=html, progress=progress)
+
+
+def _write_report(run: RunDir, cfg: RunConfig, state: dict, methods: dict, *, data_dir: Path, device: str,
+                  plots: bool, top_k: int, html: bool, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+    """Score every method and write report/ (evaluate_run's second half, under the report lock)."""
+    from jointnet_cli.joint.device import resolve_device
+    from jointnet_cli.joint.session import Session
+
     session = Session.open(run, cfg, data_dir=data_dir, device=resolve_device(device))
     task = session.task
     names = list(cfg.datasets)

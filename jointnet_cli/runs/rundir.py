@@ -75,6 +75,20 @@ class RunDir:
     def exists(self) -> bool:
         return self.config_path.is_file()
 
+    OWN = ("config.json", "state.json", "metrics.csv", "checkpoints", "report", "tb")
+
+    def check_contained(self) -> None:
+        """Refuse a run whose own files or folders are links that lead outside it: jointnet's writes never
+        follow a link out of the run directory."""
+        root = self.path.resolve()
+        for name in self.OWN:
+            p = self.path / name
+            if p.is_symlink() or p.exists():
+                target = p.resolve()
+                if target != root and root not in target.parents:
+                    raise UserError(f"{p} leads outside the run directory (to {target}); jointnet does not write "
+                                    "through it: replace the link with a folder or file of the run")
+
     def read_config(self) -> dict[str, Any]:
         return read_json(self.config_path, "run configuration")
 
@@ -99,6 +113,8 @@ class RunDir:
         if not self.config_path.is_file():
             return {}
         config = self.read_config()
+        if not isinstance(config, dict):                  # (reported by the configuration's own checks)
+            return {}
         datasets, layers, chains = config.get("datasets"), config.get("layers"), config.get("chains")
         if not isinstance(chains, list) and isinstance(layers, list):
             chains = [len(layers)]

@@ -45,8 +45,12 @@ class _Checker:
         return v
 
     def number(self, v: Any, key: str, lo: float = 0.0, hi: float | None = None) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            self.fail(key, f"must be a finite number, not {v!r}")
+        try:
+            finite = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+        except OverflowError:                               # an int too large for a float
+            finite = False
+        if not finite:
+            self.fail(key, f"must be a finite number, not {str(v)[:40]}")
         if v < lo or (hi is not None and v > hi):
             self.fail(key, f"is {v}, outside [{lo}, {'∞' if hi is None else hi}]")
         return float(v)
@@ -121,8 +125,8 @@ def check_state(state: dict[str, Any], *, where: Path, run: Path, n: int | None 
             if "sigma" in it:
                 c.sigma(it["sigma"], f"{key}.sigma")
         if irls.get("current") is not None:
-            c.stage({"epochs": c.epochs_per_iter, **irls["current"]} if c.epochs_per_iter else irls["current"],
-                    "irls.current")
+            current = c.obj(irls["current"], "irls.current")
+            c.stage({"epochs": c.epochs_per_iter, **current} if c.epochs_per_iter else current, "irls.current")
             if "weights" in irls["current"]:
                 c.weights(irls["current"]["weights"], "irls.current.weights")
     for name, entry in c.obj(state.get("baselines", {}), "baselines").items():

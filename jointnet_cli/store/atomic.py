@@ -75,6 +75,15 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     fsync_dir(path.parent)
 
 
+def check_folder(path: Path | str, flag: str) -> None:
+    """Refuse (UserError naming `flag`) a folder argument that is a file, or lies under a file."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists() and not p.is_dir():
+            where = "" if p == path else f" ({p} is a file)"
+            raise UserError(f"{flag} {path} is not a folder{where}")
+
+
 def json_bytes(obj: Any) -> bytes:
     """Stable JSON encoding used for every file jointnet writes."""
     return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
