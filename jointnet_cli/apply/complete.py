@@ -593,6 +593,10 @@ def _run(net: Network, jobs: list[_Job], cache: dict[int, Decoded], pool: Any, *
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise RunFailure(f"cannot create the folder {folder}: {e.strerror or e}") from None
+    for target in (p for j in jobs for p in (j.output, j.strip) if p is not None):
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):   # left by a killed complete
+            if stale.is_file() and not stale.is_symlink():
+                stale.unlink(missing_ok=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)               # the network is small next to decoding and encoding, which use the cores
     writes: list[tuple[Any, Path]] = []    # (future of the temporary file, target)

@@ -7,7 +7,10 @@
 
 Writing is atomic (a temporary folder inside DATA_DIR, fsync, rename) and
 deterministic (sorted JSON, no timestamps), so the same inputs give the same
-bytes. Only safetensors and JSON are read; nothing is unpickled. No torch here:
+bytes. Replacing a dataset (`--force`) swaps the new folder in with one atomic
+exchange where the system has one (Linux renameat2), so NAME always holds the
+old or the new dataset; elsewhere it takes two renames, and a command killed
+between them is finished by the next one that opens the data dir (`recover`). Only safetensors and JSON are read; nothing is unpickled. No torch here:
 this module is imported by the command line before `--help`.
 """
 
@@ -185,30 +188,97 @@ def write_dataset(
         raise ValueError(f"manifest is not JSON-serialisable: {e}") from e
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=data_dir))
+    recover(data_dir)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-{os.getpid()}-", dir=data_dir))
     old: Path | None = None
     try:
         for fname, data in payloads.items():
             _write_file(tmp / fname, data)
-        _write_file(tmp / MANIFEST, text)
+        _write_file(tmp / MANIFEST, text)              # last: a temporary folder with a manifest is complete
         fsync_dir(tmp)
         if target.exists() or target.is_symlink():
             if not force:  # appeared while we were writing
                 raise UserError(f"dataset '{name}' already exists in {data_dir} (use --force to overwrite)")
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=data_dir))
-            os.replace(target, old / "dataset")  # move aside; restored below if the swap fails
-        try:
+            if not exchange(tmp, target):              # one atomic swap: tmp now holds the old dataset
+                old = Path(tempfile.mkdtemp(prefix=f".{name}.old-{os.getpid()}-", dir=data_dir))
+                os.replace(target, old / "dataset")    # move aside; restored below if the swap fails
+                try:
+                    os.replace(tmp, target)
+                except BaseException:
+                    os.replace(old / "dataset", target)
+                    raise
+        else:
             os.replace(tmp, target)
-        except BaseException:
-            if old is not None:
-                os.replace(old / "dataset", target)
-            raise
         fsync_dir(data_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None:
             _remove(old)
     return target
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux `renameat2(RENAME_EXCHANGE)`); False where the
+    system or file system cannot (the caller then renames twice)."""
+    import ctypes
+    import errno
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _owner_alive(folder: Path, marker: str) -> bool:
+    """Whether the process that made `.NAME.<marker>-<pid>-XXXX` still runs (folders of older versions,
+    without a pid, count as orphans)."""
+    rest = folder.name.rsplit(marker + "-", 1)[-1]
+    pid = rest.split("-", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(data_dir: Path) -> list[str]:
+    """Finish what a killed `prepare --force` left half done, and remove temporary folders whose
+    process is gone. A dataset moved aside (`.NAME.old-*`) with nothing under NAME is replaced by the
+    complete new one (`.NAME.tmp-*` with a manifest) or, failing that, put back. Returns the names
+    recovered."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        return []
+    recovered = []
+    for old in sorted(data_dir.glob(".*.old-*")):
+        if not old.is_dir() or old.is_symlink() or _owner_alive(old, "old"):
+            continue
+        name = old.name[1:].rsplit(".old-", 1)[0]
+        target, moved = data_dir / name, old / "dataset"
+        if not (target.exists() or target.is_symlink()) and moved.is_dir():
+            new = next((t for t in sorted(data_dir.glob(f".{name}.tmp-*"))
+                        if t.is_dir() and (t / MANIFEST).is_file() and not _owner_alive(t, "tmp")), None)
+            os.replace(new if new is not None else moved, target)
+            recovered.append(name)
+        _remove(old)
+    for tmp in data_dir.glob(".*.tmp-*"):
+        if tmp.is_dir() and not tmp.is_symlink() and not _owner_alive(tmp, "tmp"):
+            _remove(tmp)
+    if recovered:
+        fsync_dir(data_dir)
+    return recovered
 
 
 def _remove(path: Path) -> None:
@@ -244,7 +314,7 @@ def read_manifest(data_dir: Path, name: str) -> dict:
     validate_name(name)
     data_dir = Path(data_dir)
     path = data_dir / name / MANIFEST
-    if not path.is_file():
+    if not path.is_file() and not (name in recover(data_dir) and path.is_file()):   # a killed --force, finished
         raise _missing(data_dir, name)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))

@@ -27,6 +27,7 @@ import numpy as np
 from jointnet_cli.data.decode import Unreadable, opened, to_rgb8
 from jointnet_cli.data.format import Split, validate_name, write_dataset
 from jointnet_cli.errors import UserError
+from jointnet_cli.store.atomic import check_folder
 
 MIN_SIZE, MAX_SIZE = 8, 1024
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own default limit
@@ -212,6 +213,7 @@ def _check_arguments(
     name: str, source: Path, data_dir: Path, size: int, train: int | None, test: int | float,
     seed: int, force: bool, workers: int | None, max_pixels: int,
 ) -> None:
+    check_folder(data_dir, "--data-dir")
     problems = []
     try:
         validate_name(name)

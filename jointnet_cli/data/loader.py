@@ -14,6 +14,7 @@ from typing import Iterator
 import torch
 
 from jointnet_cli.data.format import PreparedDataset, load_dataset
+from jointnet_cli.errors import UserError
 
 
 @dataclass
@@ -81,7 +82,10 @@ def load_domains(data_dir: Path, names: list[str], device: torch.device | str,
     With `holdout` = (fraction, seed) the test split is never read: each training split is cut into the
     part trained on and a seeded held-out part that serves as the split scored ("test") instead."""
     if holdout is None:
-        return [to_device(load_dataset(Path(data_dir), name), device) for name in names]
+        domains = [to_device(load_dataset(Path(data_dir), name), device) for name in names]
+        if empty := [d.name for d in domains if len(d.train) == 0]:
+            raise UserError(f"dataset {empty[0]} in {data_dir} has no training images; prepare it with --train ≥ 1")
+        return domains
     from jointnet_cli.seeding import generator
 
     fraction, seed = holdout

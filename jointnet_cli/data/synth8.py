@@ -28,6 +28,7 @@ import numpy as np
 from jointnet_cli.data.format import Split, read_manifest, write_dataset
 from jointnet_cli.data.ingest import PrepareResult
 from jointnet_cli.errors import UserError
+from jointnet_cli.store.atomic import check_folder
 
 COLLECTION = "synth8"
 MIN_SIZE, MAX_SIZE = 16, 128
@@ -241,6 +242,7 @@ def prepare_synth8(
     called after each domain is written.
     """
     data_dir = Path(data_dir)
+    check_folder(data_dir, "--data-dir")
     _check_arguments(data_dir, size, train, test, seed, force)
     results = []
     for index, d in enumerate(_DOMAINS):

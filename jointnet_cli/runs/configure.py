@@ -25,6 +25,11 @@ def _data_fingerprints(data_dir: Path, names: list[str]) -> tuple[dict[str, str]
     from jointnet_cli.data.format import read_manifest
 
     manifests = [read_manifest(data_dir, name) for name in names]
+    for name, m in zip(names, manifests):
+        counts = m.get("counts") if isinstance(m.get("counts"), dict) else {}
+        train = counts.get("train")
+        if isinstance(train, int) and not isinstance(train, bool) and train < 1:
+            raise UserError(f"dataset {name} in {data_dir} has no training images; prepare it with --train ≥ 1")
     prints = {name: m.get("sha256", {}).get("train.safetensors", "") for name, m in zip(names, manifests)}
     return prints, manifests
 
