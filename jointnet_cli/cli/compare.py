@@ -58,20 +58,25 @@ def _print(result: dict) -> None:
     from jointnet_cli.report.compare import cell_format
 
     s = result["summary"]
-    names, t = s["datasets"], s["table"]
-    fmt = cell_format(s["metric"])
-    better = max if s["higher_is_better"] else min
-    table = Table(title=f"test {s['metric']}: mean ± std over seeds (best per column in bold)", title_justify="left",
-                  caption="higher is better" if s["higher_is_better"] else "lower is better")
-    table.add_column("method")
-    for d in [*names, "average"]:
-        table.add_column(d, justify="right")
-    best = {d: better(t, key=lambda m: t[m][d]["mean"]) for d in [*names, "average"]}
-    for m in t:
-        table.add_row(m, *[Text(fmt.format(t[m][d]["mean"], t[m][d]["std"]), style="bold" if best[d] == m else "")
-                           for d in [*names, "average"]])
     out = stdout()
-    out.print(table)
+    if out.is_terminal:
+        names, t = s["datasets"], s["table"]
+        fmt = cell_format(s["metric"])
+        better = max if s["higher_is_better"] else min
+        table = Table(title=f"test {s['metric']}: mean ± std over seeds (best per column in bold)",
+                      title_justify="left", caption="higher is better" if s["higher_is_better"] else "lower is better")
+        table.add_column("method")
+        for d in [*names, "average"]:
+            table.add_column(d, justify="right")
+        best = {d: better(t, key=lambda m: t[m][d]["mean"]) for d in [*names, "average"]}
+        for m in t:
+            table.add_row(m, *[Text(fmt.format(t[m][d]["mean"], t[m][d]["std"]), style="bold" if best[d] == m else "")
+                               for d in [*names, "average"]])
+        out.print(table)
+    else:                                         # a file or a pipe: the whole table as Markdown, nothing cut
+        from jointnet_cli.report.compare import markdown
+
+        out.print(markdown(s), markup=False, soft_wrap=True)
     others = [m for m in s.get("metrics", []) if m != s["metric"]]
     if others:
         out.print(f"also reported: {', '.join(others)} (--metric NAME)", markup=False)

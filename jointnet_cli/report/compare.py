@@ -61,7 +61,7 @@ def summarize(task: str, results: list[dict], methods: list[str] | None = None, 
         "recovery": [{"window": windows[w] if w < len(windows) else f"w{w + 1}",
                       "mean": mean_std([r[w] for r in recovery])[0], "std": mean_std([r[w] for r in recovery])[1]}
                      for w in range(len(recovery[0]))] if recovery else [],
-        "budgets": results[0]["budgets"],
+        "budgets": {m: b for r in reversed(results) for m, b in r["budgets"].items()},   # every run's methods
     }
 
 

@@ -58,7 +58,8 @@ def test_other_settings_form_labelled_groups_and_globs_work(cli, runs):
     assert sorted(len(g["runs"]) for g in r.json["groups"]) == [1, 2]
     assert {"joint [lambda=1.0]", "joint [lambda=3.0]"} <= set(r.json["summary"]["table"])
     human = cli("compare", runs["s0"], runs["s1"])
-    assert human.code == 0 and "mean ± std over seeds" in human.out and "seeds 0, 1" in human.out
+    assert human.code == 0 and "mean ± std over 2 seeds" in human.out and "seeds 0, 1" in human.out
+    assert "| joint |" in human.out                          # not a terminal: the whole table as Markdown
 
 
 def test_runs_of_other_datasets_or_without_results_are_refused(cli, runs, synth_dir, tmp_path):
