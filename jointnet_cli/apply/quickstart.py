@@ -41,7 +41,7 @@ def run_quickstart(*, data_dir: Path, run: Path, device: str = "auto", reporter=
         say(f"3/5 baseline {i}/{len(BASELINES)}: {method}")
         baseline(run, SETTINGS, method=method, **kw)
     say("4/5 evaluating every method, drawing plots")
-    result = evaluate_run(run, data_dir=data_dir, device=device, plots=True)
+    result = evaluate_run(run, data_dir=data_dir, device=device, plots=True, html=True)
     example = Path(__file__).resolve().parents[2] / "assets" / "shapes-1.png"
     if example.is_file():
         from jointnet_cli.apply.complete import complete_images
