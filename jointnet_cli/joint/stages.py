@@ -188,7 +188,7 @@ def trial_settings(cfg: RunConfig, lam: float, trials: int) -> dict[str, Any]:
     other_tasks = {k for task, keys in TASK_ONLY.items() if task != cfg.task for k in keys}
     given = {f.name: getattr(cfg, f.name) for f in fields(RunConfig)
              if f.name not in ("extra", "sync_every", *other_tasks)}
-    given.update(datasets=",".join(cfg.datasets), lam=lam, evaluate_on="holdout",
+    given.update(datasets=",".join(cfg.datasets), lam=lam, evaluate_on="holdout", eval_every=0,   # scored once, at the end
                  epochs=max(1, round(cfg.epochs / trials)), max_iters=max(1, round(cfg.max_iters / trials)))
     if cfg.start == "shareall":
         given["start_epochs"] = max(1, round(cfg.start_epochs / trials))
