@@ -276,9 +276,38 @@ def _stage(path: Path, pixels: np.ndarray, icc: bytes | None) -> Path:
     return write_beside(path, lambda f: _pil_image(pixels).save(f, format=fmt, **_save_options(fmt, icc)))
 
 
+STRIP_LABELS = ("input", "completed", "original")
+LABEL_BAND = 12          # px of the white band above a strip that names its panels
+
+
+def label_band(width: int, panel: int, like: np.ndarray) -> np.ndarray:
+    """A white band naming the strip's three panels (black text, centred on each), in `like`'s mode:
+    its channels, dtype and full scale (alpha opaque)."""
+    from PIL import Image, ImageDraw
+
+    band = Image.new("L", (width, LABEL_BAND), 255)
+    draw = ImageDraw.Draw(band)
+    for k, text in enumerate(STRIP_LABELS):
+        left, _, right, _ = draw.textbbox((0, 0), text)
+        if right - left > panel - 2:                   # a narrow panel: the first letters only
+            text = text[:max(1, (panel - 2) // max(1, (right - left) // len(text)))]
+            left, _, right, _ = draw.textbbox((0, 0), text)
+        draw.text((k * panel + (panel - (right - left)) // 2, 1), text, fill=0)
+    gray = np.asarray(band)
+    full = 65535 if like.dtype == np.uint16 else 255
+    values = (gray.astype(np.uint32) * full // 255).astype(like.dtype)
+    channels = like.shape[-1]
+    out = np.repeat(values[..., None], channels, axis=-1)
+    if channels in (2, 4):
+        out[..., -1] = full                             # opaque alpha
+    return out
+
+
 def side_by_side_strip(holed: np.ndarray, filled: np.ndarray, original: np.ndarray) -> np.ndarray:
-    """input-with-hole | completed | original, left to right, in the images' own mode."""
-    return np.concatenate([holed, filled, original], axis=1)
+    """input-with-hole | completed | original, left to right, in the images' own mode, under a band that
+    names the three panels (the panels' pixels are the images' own, bit for bit)."""
+    row = np.concatenate([holed, filled, original], axis=1)
+    return np.concatenate([label_band(row.shape[1], holed.shape[1], row), row], axis=0)
 
 
 # ---------------------------------------------------------------- inputs, holes, outputs

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from jointnet_cli.apply.complete import context_window, decode_image, inpaint, load_network
+from jointnet_cli.apply.complete import LABEL_BAND, context_window, decode_image, inpaint, load_network
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 DATASET = "shapes-1"
@@ -137,8 +137,10 @@ def test_folders_and_globs_in_one_call_with_side_by_side(complete, tmp_path):
                              "sub/astronaut.png", "sub/astronaut-side-by-side.png"}
     assert [Path(rec["input"]).name for rec in r.json] == ["blobs-1.png", "shapes-1.png", "astronaut.jpg"]
     strip, original = pixels(out / "shapes-1-side-by-side.png"), pixels(ASSETS / "shapes-1.png")
-    w = original.shape[1]
-    assert strip.shape == (original.shape[0], 3 * w, 3)
+    w, band = original.shape[1], LABEL_BAND                                    # a band naming the panels on top
+    assert strip.shape == (band + original.shape[0], 3 * w, 3)
+    assert (strip[:band] == 255).mean() > 0.7 and (strip[:band] < 128).any()    # white, with dark text
+    strip = strip[band:]
     assert np.array_equal(strip[:, 2 * w:], original)                         # original
     assert np.array_equal(strip[:, w:2 * w], pixels(out / "shapes-1.png"))    # completed
     assert (strip[53:75, 53:75] == 0).all()                                   # input with the hole zero-filled
