@@ -59,7 +59,8 @@ class Ensemble:
 
     def first_non_finite(self) -> tuple[str, str] | None:
         """(dataset, tensor) of the first parameter, buffer or optimizer-state tensor holding NaN or inf
-        (in snapshot order), or None. One max-abs reduction per tensor, batched per network."""
+        (in snapshot order), or None. A tensor's sum is finite when all its values are (a huge finite
+        sum's overflow is then checked element by element), so one cheap pass decides."""
         for name, net, opts in zip(self.names, self.nets, self.optimizers):
             named = [(k, t) for k, t in net.state_dict().items() if t.is_floating_point()]
             for opt in opts:
@@ -68,10 +69,10 @@ class Ensemble:
                           for key, v in st.items() if torch.is_tensor(v) and v.is_floating_point()]
             if not named:
                 continue
-            peaks = torch.stack([n.to("cpu", torch.float64) for n in torch._foreach_norm([t for _, t in named], float("inf"))])
-            bad = (~torch.isfinite(peaks)).nonzero()
-            if len(bad):
-                return name, named[int(bad[0])][0]
+            sums = torch.stack([t.sum() for _, t in named]).cpu()
+            for k in (~torch.isfinite(sums)).nonzero().flatten().tolist():
+                if not torch.isfinite(named[k][1]).all():
+                    return name, named[k][0]
         return None
 
     def optimizer_tensors(self) -> dict[str, torch.Tensor]:

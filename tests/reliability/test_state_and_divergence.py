@@ -102,3 +102,23 @@ def test_a_damaged_config_json_is_refused_naming_the_key(cli, trained, tmp_path,
     r = cli("irls", "--run", run, "--max-iters", "3")
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and key in r.err and "config.json" in r.err, r.err
     assert files(run) == before
+
+
+def test_the_divergence_check_names_a_nan_in_adam_state_and_ignores_huge_finite_values():
+    from jointnet_cli.joint.ensemble import Ensemble
+    from jointnet_cli.models.registry import build
+
+    built = build("ae9", image_size=32, channels=3, width=4, num_classes=0, nz=8, couple="")
+    ens = Ensemble(["a", "b", "c"], built.model, built.layers, lr=1e-3, device=torch.device("cpu"), chains=built.chains)
+    for net, (opt,) in zip(ens.nets, ens.optimizers):
+        net(torch.rand(2, 3, 32, 32)).mean().backward()
+        opt.step()
+    assert ens.first_non_finite() is None
+    with torch.no_grad():
+        next(ens.nets[0].parameters()).fill_(3e38)                  # finite, though its sum overflows
+    assert ens.first_non_finite() is None
+    state = ens.optimizers[2][0].state
+    state[next(iter(state))]["exp_avg_sq"].view(-1)[0] = float("nan")
+    assert ens.first_non_finite() == ("c", "enc1.0.weight/exp_avg_sq")
+    ens.nets[1].enc1[1].running_var[0] = float("inf")               # a BatchNorm buffer, found first (b before c)
+    assert ens.first_non_finite() == ("b", "enc1.1.running_var")
