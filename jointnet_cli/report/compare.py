@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from jointnet_cli.errors import UserError
+from jointnet_cli.report.tables import numeric_metrics
 from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.store.atomic import read_json
@@ -29,9 +30,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def metrics_of(result: dict) -> list[str]:
     """The numeric metrics an `evaluate` result holds, the primary one first."""
-    first = next(iter(next(iter(result["metrics"].values())).values()))
-    found = [m for m, v in first.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return sorted(found, key=lambda m: m != result["metric"])
+    return numeric_metrics(result["metrics"], result["metric"])
 
 
 def summarize(task: str, results: list[dict], methods: list[str] | None = None, metric: str | None = None) -> dict:

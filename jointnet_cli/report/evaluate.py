@@ -15,7 +15,7 @@ import numpy as np
 from jointnet_cli.errors import UserError
 from jointnet_cli.report.graph import graph_dot, graph_json, mutual_top_k, window_title
 from jointnet_cli.report.recovery import group_recovery
-from jointnet_cli.report.tables import results_table, table_csv, table_json, table_markdown
+from jointnet_cli.report.tables import numeric_metrics, results_table, table_csv, table_json, table_markdown
 from jointnet_cli.store.atomic import RunLock, atomic_write_bytes, atomic_write_json
 from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.configure import check_same_data
@@ -152,8 +152,7 @@ def _write_report(run: RunDir, cfg: RunConfig, state: dict, methods: dict, *, da
             final_weights = next_weights(session, state).numpy()
     progress(f"evaluating {run.path}", len(methods), len(methods))
 
-    first = next(iter(next(iter(metrics.values())).values()))
-    metric_names = [m for m, v in first.items() if isinstance(v, (int, float))]      # per-class lists stay in JSON
+    metric_names = numeric_metrics(metrics, task.primary_metric)
     higher = {m: getattr(task, "directions", {}).get(m, task.higher_is_better) for m in metric_names}
     tables = {
         m: results_table({meth: {d: v[m] for d, v in per.items()} for meth, per in metrics.items()},

@@ -35,6 +35,13 @@ class ResultTable:
         return _best({m: a for m, a in self.average.items() if a is not None}, self.higher_is_better)
 
 
+def numeric_metrics(per_method: dict[str, dict[str, dict[str, Any]]], primary: str) -> list[str]:
+    """The numeric metrics of method → dataset → scores (per-class lists stay in JSON), the primary first."""
+    first = next(iter(next(iter(per_method.values())).values()))
+    found = [m for m, v in first.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return sorted(found, key=lambda m: m != primary)
+
+
 def _best(cells: dict[str, float], higher_is_better: bool) -> list[str]:
     if not cells:
         return []

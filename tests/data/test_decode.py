@@ -64,8 +64,10 @@ def test_a_sixteen_bit_image_stays_sixteen_bit_natively_and_scales_to_eight_for_
 def test_a_bomb_is_refused_by_the_limit_given(tmp_path):
     Image.new("RGB", (40, 40)).save(tmp_path / "big.png")
     with pytest.raises(Unreadable, match="decompression bomb refused: 40x40"):
-        with opened(tmp_path / "big.png", max_pixels=1000):
-            pass
+        with opened(tmp_path / "big.png", max_pixels=1000) as im:
+            im.load()
+    with opened(tmp_path / "big.png", max_pixels=1600) as im:          # at the limit it opens
+        assert im.size == (40, 40)
 
 
 def test_write_beside_leaves_a_finished_file_or_nothing(tmp_path):
