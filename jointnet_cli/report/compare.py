@@ -18,6 +18,7 @@ from jointnet_cli.report.tables import numeric_metrics
 from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.store.atomic import read_json
+from jointnet_cli.wording import plural
 
 # config.json keys that do not make two runs different experiments
 NOT_SETTINGS = {"seed", "format", "layers", "data", "data_dir", "chains", "window_names"}
@@ -87,7 +88,7 @@ def markdown(summary: dict) -> str:
         lines.append(f"| {m} | {' | '.join(cells)} |")
     out = [f"### {summary['task']}: test {summary['metric']} "
            f"({'higher' if summary['higher_is_better'] else 'lower'} is better), "
-           f"mean ± std over {summary['seeds']} seeds", "", *lines]
+           f"mean ± std over {plural(summary['seeds'], 'seed')}", "", *lines]
     if summary["recovery"]:
         out += ["", "Joint: recovery of the known groups by the final IRLS weights "
                     "(adjusted Rand index, mean ± std over seeds; 1 = exact, ≈ 0 = chance):", "",
