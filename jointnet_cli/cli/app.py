@@ -16,7 +16,7 @@ import typer
 import typer.main
 
 from jointnet_cli.cli.root import app     # every command is registered with it by the package's __init__
-from jointnet_cli.errors import RunFailure, UserError
+from jointnet_cli.errors import RunFailure, UserError, leave_to_rank_0
 
 
 def _fail(message: str, code: int) -> None:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise
             _fail(f"{type(e).__name__}: {e} (set JOINTNET_DEBUG=1 for the traceback)", 1)
         if os.environ.get("RANK", "0") != "0":        # under torchrun every rank parses the same command line:
-            sys.exit(2)                                # rank 0 says what is wrong (without importing torch here)
+            leave_to_rank_0()                          # rank 0 says what is wrong (without importing torch here)
         ctx = getattr(e, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         _fail(usage_message(e) + hint, 2)

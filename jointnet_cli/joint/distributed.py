@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 
 from jointnet_cli.data.loader import DomainData
-from jointnet_cli.errors import RunFailure, UserError
+from jointnet_cli.errors import RunFailure, UserError, leave_to_rank_0
 from jointnet_cli.joint.bcd import Anchor, RoundSteps, Task, anchors
 from jointnet_cli.joint.device import resolve_device
 from jointnet_cli.joint.ensemble import Ensemble
@@ -187,7 +187,7 @@ def from_environment(device: str) -> tuple[Group, str]:
         use_cuda = resolve_device(device).type == "cuda"      # a bad --device is refused as in one process
     except UserError:
         if rank:
-            raise SystemExit(2) from None                     # every rank finds it; rank 0 alone tells it
+            leave_to_rank_0()                                 # every rank finds it; rank 0 alone tells it
         raise
     if use_cuda:
         local = int(os.environ.get("LOCAL_RANK", "0"))

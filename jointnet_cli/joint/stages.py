@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from jointnet_cli.errors import UserError
+from jointnet_cli.errors import UserError, leave_to_rank_0
 from jointnet_cli.joint.distributed import Group, check_world
 from jointnet_cli.joint.irls import run_irls
 from jointnet_cli.joint.reporter import Reporter
@@ -48,7 +48,7 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
     if not group.writer:
         sent = group.broadcast_json(None)
         if "error" in sent:
-            raise SystemExit(sent["exit"])                   # rank 0 has said what is wrong
+            leave_to_rank_0()                                # rank 0 says what is wrong
         cfg = replace(RunConfig.from_json(sent["config"], where="the configuration sent by rank 0"),
                       sync_every=sent["sync_every"])
         session = Session.open(run, cfg, data_dir=data_dir, device=resolve_device(device), reporter=reporter,
@@ -105,7 +105,7 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
         if created and not run.exists():
             shutil.rmtree(run.path, ignore_errors=True)
         if group.distributed and not told:                   # the other ranks wait for a configuration
-            group.broadcast_json({"error": str(e), "exit": 2 if isinstance(e, UserError) else 1})
+            group.broadcast_json({"error": str(e)})
         raise
 
 

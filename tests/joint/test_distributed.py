@@ -224,9 +224,9 @@ def test_a_bad_device_under_torchrun_is_refused_as_in_one_process(synth_dir, tmp
 
 def test_a_command_line_typo_under_torchrun_is_told_by_rank_0_alone(cli, monkeypatch):
     assert cli("baseline", "isolated", "--epochs-per-iter", "1").err.count("No such option: --epochs-per-iter") == 1
-    monkeypatch.setenv("RANK", "1")                          # every other rank parses the same line
-    r = cli("baseline", "isolated", "--epochs-per-iter", "1")
-    assert r.code == 2 and r.err == ""
+    monkeypatch.setenv("RANK", "1")                          # every other rank parses the same line and
+    r = cli("baseline", "isolated", "--epochs-per-iter", "1")   # leaves the failing exit code to rank 0
+    assert r.code == 0 and r.err == ""
 
 
 class SharedAlone(Group):
