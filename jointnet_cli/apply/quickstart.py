@@ -12,7 +12,7 @@ from typing import Any, Callable
 # RunConfig fields (datasets as a spec); sized to finish in about 5 minutes on 2 CPU cores.
 SETTINGS: dict[str, Any] = {
     "task": "ae", "datasets": "@synth8", "arch": "ae9", "width": 16, "batch_size": 32, "lr": 0.002,
-    "seed": 0, "epochs": 6, "epochs_per_iter": 2, "max_iters": 6,
+    "seed": 0, "epochs": 4, "start_epochs": 10, "epochs_per_iter": 2, "max_iters": 2,
 }
 BASELINES = ("isolated", "shareall", "l2")
 IMAGE_SIZE, TRAIN, TEST = 32, 500, 100

@@ -34,7 +34,7 @@ def baseline(
     hole: o.Hole = None, width: o.Width = None, pretrained: o.Pretrained = None, init_weights: o.InitWeights = None,
     latent: o.Latent = None, couple: o.Couple = None,
     paper: o.Paper = False, sigma: o.Sigma = None, anneal: o.Anneal = None, weight: o.Weight = None,
-    penalty: o.Penalty = None, apply: o.Apply = None, start: o.Start = None, start_epochs: o.StartEpochs = None,
+    penalty: o.Penalty = None, apply: o.Apply = None, start: o.Start = None, start_epochs: o.StartEpochs = None, group_ratio: o.GroupRatio = None,
     lambda_grid: o.LambdaGrid = None, holdout: o.Holdout = None, eval_every: o.EvalEvery = None, precision: o.Precision = None,
     pretrain_epochs: o.PretrainEpochs = None, groups: o.Groups = None,
     data_dir: o.DataDir = None, device: o.Device = None, threads: o.Threads = None, logger: o.Logger = None, recipe: o.Recipe = None,

@@ -63,18 +63,21 @@ def partial_coupling(c: torch.Tensor, fraction: float, chains: list[int] | None 
 
 
 def joint_budget(cfg, state: dict) -> tuple[int, str]:
-    """Epochs per dataset of the joint method (shareall start + warm start + IRLS): the finished run's,
-    or the planned maximum."""
+    """Epochs per dataset of the joint method (shareall start + warm start + learned-groups start + IRLS):
+    the finished run's, or the planned maximum."""
     ws_epochs = state.get("warmstart", {}).get("epochs", cfg.epochs)
-    start = cfg.start_epochs if cfg.start == "shareall" else 0
-    first = f"{start} shareall start + " if start else ""
+    start = cfg.start_budget
+    stages = f"{ws_epochs} warm start"
+    if cfg.start_method == "shareall":
+        stages = f"{start} shareall start + {stages}"
+    elif cfg.start_method == "groups":
+        stages = f"{stages} + {start} learned groups"
     irls = state.get("irls", {})
     if "final_checkpoint" in irls:
         its = irls.get("iterations", [])
-        return start + ws_epochs + sum(it["epochs"] for it in its), \
-            f"joint: {first}{ws_epochs} warm start + {len(its)} IRLS iterations"
+        return start + ws_epochs + sum(it["epochs"] for it in its), f"joint: {stages} + {len(its)} IRLS iterations"
     planned = start + ws_epochs + cfg.max_iters * cfg.epochs_per_iter
-    return planned, f"planned joint maximum: {first}{ws_epochs} + {cfg.max_iters} × {cfg.epochs_per_iter}"
+    return planned, f"planned joint maximum: {stages} + {cfg.max_iters} × {cfg.epochs_per_iter}"
 
 
 def run_baseline(session: Session, method: str, *, fraction: float | None = None,

@@ -5,7 +5,8 @@ Each iteration k:
      `anneal`), then w_ijw^(k) = σ_w² / (σ_w² + d_ijw²) (`paper`, eq. 7) or its square (`gm`)
      from the current parameters,
      δ_k = max_{i<j,w} |w^(k) − w^(k−1)| (the warm start counts as all ones);
-     stop when δ_k ≤ tol (an annealed σ must have reached its floor), or after max_iters;
+     stop when δ_k ≤ tol (an annealed σ must have reached its floor; after a learned-groups start the
+     first iteration always trains), or after max_iters;
   2. optimization — train Σ_i f_i + λ Σ_{i<j} Σ_w w_ijw d_ijw² by BCD for the
      configured epochs, weights fixed.
 """
@@ -16,6 +17,7 @@ import torch
 
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint import weights as jw
+from jointnet_cli.joint.learned_groups import run_learned_groups
 from jointnet_cli.joint.session import Session
 from jointnet_cli.joint.warmstart import objective_terms
 
@@ -27,6 +29,11 @@ def run_irls(session: Session) -> dict:
     ws = state.get("warmstart", {})
     if not ws.get("checkpoint"):
         raise UserError(f"run {run.path} has no finished warm start; run `jointnet warmstart --run {run.path}` first")
+    # IRLS starts from the warm start, or with --start groups from the learned groups' networks trained from it
+    first = ws["checkpoint"]
+    if cfg.start_method == "groups":
+        first = run_learned_groups(session, ws["checkpoint"])
+        state = session.snapshots.read_state()                    # with the start's entry
     sigma_ws = torch.tensor(ws["sigma"], dtype=torch.float64)     # σ of the warm start (the paper's fixed σ)
     ir = state.setdefault("irls", {"iterations": []})
     iterations: list[dict] = ir["iterations"]
@@ -41,12 +48,16 @@ def run_irls(session: Session) -> dict:
         ir.pop("stopped", None)
     ir.setdefault("settings", {k: getattr(cfg, k) for k in ("sigma", "anneal", "weight", "penalty")})
 
-    # Parameters to continue from: an unfinished iteration, the last finished one, or the warm start.
+    # Parameters to continue from: an unfinished iteration, the last finished one, or the start of IRLS.
     current = ir.get("current")
     if current and current.get("progress"):
         session.snapshots.load(current["progress"])
+    elif iterations:
+        session.snapshots.load(iterations[-1]["checkpoint"])
     else:
-        session.snapshots.load(iterations[-1]["checkpoint"] if iterations else ws["checkpoint"])
+        session.snapshots.load(ws["checkpoint"])                   # networks and Adam state of the warm start,
+        if first != ws["checkpoint"]:                               # then the learned groups' networks (each
+            session.snapshots.load(first, with_optimizer=False)     # dataset's Adam continues from its warm start)
 
     ir.pop("converged", None)
     while True:
@@ -68,7 +79,8 @@ def run_irls(session: Session) -> dict:
             w, sigma = torch.tensor(agreed["w"], dtype=torch.float64), torch.tensor(agreed["sigma"], dtype=torch.float64)
             d = jw.delta(w, previous)
             annealing = cfg.sigma == "anneal" and bool((sigma > torch.tensor(agreed["refit"]) * (1 + 1e-9)).any())
-            if d <= cfg.tol and not annealing:                    # an annealed σ must reach its floor first
+            restart = k == 1 and cfg.start_method == "groups"           # learned groups: all-ones is not what came before
+            if d <= cfg.tol and not annealing and not restart:    # an annealed σ must reach its floor first
                 ir["converged"] = True
                 ir["stopped"] = {"k": k, "delta": d, "weights": w.tolist(), "sigma": sigma.tolist()}
                 break
@@ -96,7 +108,7 @@ def run_irls(session: Session) -> dict:
             "history": current["history"],
             "seconds": sum(h["seconds"] for h in current["history"]),
         }
-        superseded = iterations[-1]["checkpoint"] if iterations else ws["checkpoint"]
+        superseded = iterations[-1]["checkpoint"] if iterations else ws["checkpoint"]   # its Adam state
         iterations.append(entry)
         session.finish_resumable(state, ir.pop("current"), f"irls-{k:03d}")
         current = None
@@ -104,7 +116,7 @@ def run_irls(session: Session) -> dict:
         session.reporter.iteration(entry)
 
     ir.pop("current", None)
-    ir["final_checkpoint"] = iterations[-1]["checkpoint"] if iterations else ws["checkpoint"]
+    ir["final_checkpoint"] = iterations[-1]["checkpoint"] if iterations else first
     ir["max_iters"], ir["tol"] = cfg.max_iters, cfg.tol
     session.snapshots.write_state(state)
     return ir

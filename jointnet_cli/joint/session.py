@@ -265,25 +265,29 @@ class Session:
             self.reporter.finish()
         return losses
 
-    @torch.no_grad()
     def data_loss_at_parameters(self, batch_size: int = 256) -> dict[str, float] | None:
-        """f_i of every network at its current parameters on its whole training split: batches in order,
-        holes and augmentations from a generator seeded by the run seed and dataset, eval-mode
-        statistics; summed over samples, divided once. None for tasks without one loss (GAN)."""
+        """f_i of every network at its current parameters on its whole training split (`data_loss_on`).
+        None for tasks without one loss (GAN) and under torchrun."""
         if not hasattr(self.task, "criterion") or self.group.distributed:
             return None
-        out = {}
-        for net, dom in zip(self.ens.nets, self.domains):
-            was = net.training
-            net.eval()
-            gen = generator(self.cfg.seed, "objective", dom.name)
-            total = 0.0
-            for idx in dom.train.batches(batch_size):
-                x, target = self.task.inputs(dom.train, idx, gen)
-                total += float(self.task.criterion(net(x), target)) * idx.numel()
-            net.train(was)
-            out[dom.name] = total / len(dom.train)
-        return out
+        return {dom.name: self.data_loss_on(i, i, batch_size) for i, dom in enumerate(self.domains)}
+
+    @torch.no_grad()
+    def data_loss_on(self, net_index: int, data_index: int, batch_size: int = 256) -> float:
+        """f_j(θ_i): network i's training loss on dataset j's whole training split (for a GAN, its
+        discriminator's loss on j's real images, `real_loss`): batches in order, holes and augmentations
+        from a generator seeded by the run seed and dataset j (the same for every network), eval-mode
+        statistics; summed over samples, divided once."""
+        net, dom = self.ens.nets[net_index], self.domains[data_index]
+        loss = self.task.real_loss if hasattr(self.task, "real_loss") else self.task.loss
+        was = net.training
+        net.eval()
+        gen = generator(self.cfg.seed, "objective", dom.name)
+        total = 0.0
+        for idx in dom.train.batches(batch_size):
+            total += float(loss(net, dom.train, idx, gen)) * idx.numel()
+        net.train(was)
+        return total / len(dom.train)
 
     def final_metrics(self, entry: dict) -> dict[str, dict[str, float]]:
         """The test metrics of the networks as a stage left them: its last epoch's (always scored), else scored now."""

@@ -70,9 +70,9 @@ def known_groups(session: Session) -> list[str]:
 
 
 def train_shared(session: Session, state: dict, entry: dict, *, members: list[int], prefix: str,
-                 epochs: int) -> None:
-    """Train one network, from the run's initial weights, `epochs` epochs on the union of the datasets
-    `members`, and give it to each of them. Resumable like every stage: `entry` records the epochs done
+                 epochs: int, initial: dict[str, torch.Tensor] | None = None) -> None:
+    """Train one network, from the run's initial weights (or the state dict `initial`), `epochs` epochs on
+    the union of the datasets `members`, and give it to each of them. Resumable like every stage: `entry` records the epochs done
     and progress snapshots (`checkpoints/{prefix}-eNNNN`); the test metrics per epoch are those of the members.
     """
     domains = [session.domains[i] for i in members]
@@ -91,6 +91,10 @@ def train_shared(session: Session, state: dict, entry: dict, *, members: list[in
         shared.ens.nets[0].class_mask.copy_(torch.cat([session.ens.nets[i].class_mask for i in first]))
     if entry.get("progress"):
         shared.snapshots.load(entry["progress"])
+    elif initial is not None:
+        net = shared.ens.nets[0]
+        mask = {"class_mask": net.class_mask} if hasattr(net, "class_mask") else {}
+        net.load_state_dict({**initial, **mask})
 
     def members_metrics() -> dict:
         distribute(shared.ens.nets[0], session.ens, k, heads_of, members)

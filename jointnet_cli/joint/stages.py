@@ -73,6 +73,9 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
             check_world(group, len(cfg.datasets))
             if group.distributed and cfg.schedule == "batched":
                 raise UserError("--schedule batched trains every network in one process; under torchrun use bcd")
+            if group.distributed and cfg.start_method == "groups":
+                raise UserError(f"--start {cfg.start} learns groups by scoring every network on every dataset in one "
+                                "process; under torchrun give --start random")
             if group.distributed and cfg.block == "step":
                 raise UserError("--block step: torchrun processes train whole epochs between exchanges; "
                                 "use --block epoch (or one process)")
@@ -190,7 +193,7 @@ def trial_settings(cfg: RunConfig, lam: float, trials: int) -> dict[str, Any]:
              if f.name not in ("extra", "sync_every", *other_tasks)}
     given.update(datasets=",".join(cfg.datasets), lam=lam, evaluate_on="holdout", eval_every=0,   # scored once, at the end
                  epochs=max(1, round(cfg.epochs / trials)), max_iters=max(1, round(cfg.max_iters / trials)))
-    if cfg.start == "shareall":
+    if cfg.start_epochs:                                     # (0: the trial's own warm-start epochs)
         given["start_epochs"] = max(1, round(cfg.start_epochs / trials))
     given.pop("lambda_grid")                                  # a trial has its λ
     return given

@@ -44,7 +44,7 @@ def objective_terms(session: Session, c: torch.Tensor, losses: list[float],
 def shareall_start(session: Session, state: dict) -> str:
     """`--start shareall`: one network trained `start_epochs` epochs on the union of all datasets, given
     to every dataset as its start (its epochs count in the joint budget); returns its checkpoint."""
-    start = state.setdefault("start", {"method": "shareall", "epochs": session.cfg.start_epochs})
+    start = state.setdefault("start", {"method": "shareall", "epochs": session.cfg.start_budget})
     if not start.get("checkpoint"):
         train_shared(session, state, start, members=list(range(session.n)), prefix="start",
                      epochs=start["epochs"])
@@ -67,7 +67,7 @@ def run_warmstart(session: Session) -> dict:
     if ws.get("progress"):
         session.snapshots.load(ws["progress"])
         session.reporter.message(f"resuming the warm start after epoch {ws['epochs_done']}")
-    elif cfg.start == "shareall":
+    elif cfg.start_method == "shareall":
         session.snapshots.load(shareall_start(session, state), with_optimizer=False)
     ws["epochs"] = cfg.epochs
     losses = session.train_resumable(state, ws, c, stage="warmstart", iteration=0, epochs=cfg.epochs,

@@ -53,7 +53,7 @@ PAPER: dict[str, Any] = {"sigma": "fixed", "weight": "paper", "penalty": "raw", 
                          "start": "random", "start_epochs": 0, "lam": 10.0}
 CHOICES: dict[str, tuple[str, ...]] = {"sigma": ("fixed", "refit", "anneal"), "weight": ("paper", "gm"),
                                        "penalty": ("raw", "normalized"), "apply": ("grad", "prox"),
-                                       "start": ("random", "shareall"), "evaluate_on": ("test", "holdout"),
+                                       "start": ("auto", "groups", "random", "shareall"), "evaluate_on": ("test", "holdout"),
                                        "precision": ("32", "bf16-mixed", "16-mixed")}
 
 
@@ -123,9 +123,16 @@ class RunConfig:
     apply: str = setting("prox", "How the coupling acts: grad (a gradient the optimizer sees, paper) or prox (a "
                          "proximal step before each data step, decoupled from Adam as AdamW decouples weight "
                          "decay).", panel=METHOD)
-    start: str = setting("random", "random (every network from one seeded start) or shareall (from one network "
-                         "trained --start-epochs on the union; counted in the budget).", panel=METHOD)
-    start_epochs: int = setting(0, "start shareall: its epochs.", panel=METHOD)
+    start: str = setting("auto", "groups (IRLS starts from one network per group the warm start finds, trained "
+                         "--start-epochs on the group's union), random (every network from one seeded start, paper), "
+                         "shareall (from one network trained --start-epochs on the union of all) or auto: groups for "
+                         "ae and classify, random for gan (what won on validation data, README \"Choosing the "
+                         "defaults\"). The start's epochs count in the budget. Under torchrun give random.",
+                         panel=METHOD)
+    start_epochs: int = setting(0, "start groups, shareall: its epochs (0: as many as the warm start's).",
+                                panel=METHOD)
+    group_ratio: float = setting(1.5, "start groups: datasets share a group when each one's loss under the "
+                                 "other's warm-start network is at most this many times its own.", panel=METHOD)
     pretrain_epochs: int = setting(0, "finetune, groupshare: epochs of the shared pretraining, counted in the "
                                    "budget.", shown="half the budget", panel=METHOD)
     groups: str = setting("", "groupshare: one group label per dataset, in order (a,a,b,…). Default: the "
@@ -141,6 +148,18 @@ class RunConfig:
     # internal: "holdout" marks a λ-search trial, scored on the held-out part (the test split is never read)
     evaluate_on: str = "test"
     extra: dict = field(default_factory=dict, compare=False)  # keys written by later features
+
+    @property
+    def start_method(self) -> str:
+        """The start this run trains with (`auto` resolved by task)."""
+        return start_method(self.start, self.task)
+
+    @property
+    def start_budget(self) -> int:
+        """Epochs per dataset of the start (groups, shareall): --start-epochs, 0 meaning the warm start's."""
+        if self.start_method not in ("groups", "shareall"):
+            return 0
+        return self.start_epochs or self.epochs
 
     def to_json(self, *, layers: list[list[str]], data: dict[str, str], chains: list[int] | None = None,
                 window_names: list[str] | None = None) -> dict[str, Any]:
@@ -237,6 +256,14 @@ def did_you_mean(value: Any, allowed: Any) -> str:
     return f"; did you mean {near[0]!r}?" if near else ""
 
 
+def start_method(start: str, task: str | None) -> str:
+    """`--start auto`: learned groups for ae and classify, a seeded start for gan (where groups lost on the
+    validation copy, README "Choosing the defaults"); any other value is itself."""
+    if start != "auto":
+        return start
+    return "random" if task == "gan" else "groups"
+
+
 def inapplicable(task: str, values: dict[str, Any]) -> list[str]:
     """Settings given for a task they do not apply to (refused: no flag is silently ignored)."""
     out = []
@@ -249,7 +276,8 @@ def inapplicable(task: str, values: dict[str, Any]) -> list[str]:
 
 # option → (the setting it depends on, the values under which it applies)
 DEPENDS: dict[str, tuple[str, tuple[Any, ...]]] = {"anneal": ("sigma", ("anneal",)),
-                                                   "start_epochs": ("start", ("shareall",)),
+                                                   "start_epochs": ("start_method", ("shareall", "groups")),
+                                                   "group_ratio": ("start_method", ("groups",)),
                                                    "lambda_grid": ("lam", ("auto",)),
                                                    "holdout": ("lam", ("auto",))}
 
@@ -262,7 +290,7 @@ def unused_options(given: dict[str, Any], effective: "RunConfig") -> list[str]:
             continue
         default = next(f.default for f in fields(RunConfig) if f.name == key)
         if key in given and given[key] != default and getattr(effective, on) not in values:
-            flag = "--lambda" if on == "lam" else f"--{on}"
+            flag = {"lam": "--lambda", "start_method": "--start"}.get(on, f"--{on}")
             out.append(f"--{key.replace('_', '-')} applies with {flag} {' or '.join(map(str, values))} only "
                        f"(the run has {flag} {getattr(effective, on)})")
     return out
@@ -308,8 +336,8 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = (), *, task_opti
     for key in ("start_epochs", "pretrain_epochs", "eval_every"):
         if key in values and not (_is_int(values[key]) and values[key] >= 0):
             problems.append(f"--{key.replace('_', '-')} must be a whole number ≥ 0 (got {values[key]!r})")
-    if values.get("start") == "shareall" and values.get("start_epochs", 0) < 1:
-        problems.append("--start shareall needs --start-epochs ≥ 1 (the shared pretraining's epochs)")
+    if "group_ratio" in values and not (_is_num(values["group_ratio"]) and values["group_ratio"] >= 1):
+        problems.append(f"--group-ratio must be a number ≥ 1 (got {values['group_ratio']!r})")
     if "holdout" in values and not (_is_num(values["holdout"]) and 0 < values["holdout"] < 1):
         problems.append(f"--holdout must be in (0, 1) (got {values['holdout']!r})")
     if "lambda_grid" in values:

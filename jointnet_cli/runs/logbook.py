@@ -90,6 +90,15 @@ def _iteration_rows(it: dict, step: int, windows: list[str]) -> Iterator[Row]:
             yield Row("joint", "irls", step, f"irls/weight/{_window(windows, w)}", statistics.fmean(off))
 
 
+def _group_tag(tag: str, label: str) -> str:
+    """A learned group's own tags: its network's loss and epoch time, its members' mean metric."""
+    if tag.startswith("loss/"):
+        return f"loss/{label}"
+    if tag.startswith("time/") or tag.endswith("/mean"):
+        return f"{tag}/{label}"
+    return tag
+
+
 def _window(windows: list[str], w: int) -> str:
     return (windows[w] if w < len(windows) else f"w{w + 1}").replace(" ", "_")
 
@@ -99,13 +108,21 @@ def rows(state: dict, windows: list[str]) -> list[Row]:
     out: list[Row] = []
     step = 0
     start = state.get("start") or {}
-    out += _epoch_rows("joint", "start", start.get("history") or [], step)
-    step += int(start.get("epochs_done", 0) or 0)
+    learned = start.get("method") == "groups"                 # the learned groups train after the warm start
+    if not learned:
+        out += _epoch_rows("joint", "start", start.get("history") or [], step)
+        step += int(start.get("epochs_done", 0) or 0)
     ws = state.get("warmstart") or {}
     out += _epoch_rows("joint", "warmstart", ws.get("history") or [], step)
     step += int(ws.get("epochs_done", 0) or 0)
     if ws.get("checkpoint"):
         out += _objective_rows(ws, "warmstart", step)
+    if learned:                                               # each group's network, side by side in epochs
+        parts = (start.get("parts") or {}).values()
+        for label, part in (start.get("parts") or {}).items():    # tags a group's shared network by its label
+            out += [r._replace(tag=_group_tag(r.tag, label))
+                    for r in _epoch_rows("joint", "start", part.get("history") or [], step)]
+        step += max((int(p.get("epochs_done", 0) or 0) for p in parts), default=0)
     for it in (state.get("irls") or {}).get("iterations") or []:
         out += _iteration_rows(it, step, windows)
         history = it.get("history") or []

@@ -104,6 +104,12 @@ def check_state(state: dict[str, Any], *, where: Path, run: Path, n: int | None 
     c = _Checker(where, run, n, windows, epochs_per_iter)
     if "start" in state:
         c.stage(state["start"], "start")
+        for name, part in c.obj(state["start"].get("parts", {}), "start.parts").items():
+            c.stage(part, f"start.parts.{name}")
+        if "labels" in state["start"]:
+            for i, label in enumerate(c.lst(state["start"]["labels"], "start.labels", n)):
+                if not isinstance(label, str) or not label:
+                    c.fail(f"start.labels[{i}]", f"must be a group name, not {label!r}")
     if "warmstart" in state:
         c.stage(state["warmstart"], "warmstart")
         if "sigma" in state["warmstart"]:

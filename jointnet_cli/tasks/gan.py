@@ -102,6 +102,16 @@ class GanTask:
             m = l_real + balance.abs()
         return m.detach(), {"M": m.item(), "k": net.k.item()}
 
+    def real_loss(self, net, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """The discriminator's loss on real images alone (dcgan: BCE against "real"; began: the mean absolute
+        reconstruction error): how well the network's D has learned these images. `gen` is unused (no
+        randomness), kept for the shape of the other tasks' `loss`."""
+        real = to_signed(split.images[idx])
+        if self.kind == "dcgan":
+            d_real = net.D(real)
+            return nn.functional.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
+        return (real - net.D(real)).abs().mean()
+
     @torch.no_grad()
     def sample(self, net, count: int, gen: torch.Generator, batch_size: int = 256) -> torch.Tensor:
         """`count` uint8 samples (count, 3, S, S) from the generator (eval mode), latents drawn from `gen`."""

@@ -33,7 +33,7 @@ def warm(cli, synth_dir, tmp_path):
     """A run with a finished warm start, created with --data-dir and --epochs-per-iter 3."""
     run = tmp_path / "R"
     r = cli("warmstart", "--task", "ae", "--datasets", TWO, "--run", run, "--data-dir", synth_dir, "--epochs", "1",
-            "--epochs-per-iter", "3", "--max-iters", "1", *TINY)
+            "--epochs-per-iter", "3", "--max-iters", "1", "--start", "random", *TINY)   # IRLS right after it
     assert r.code == 0, r.err
     return run
 
@@ -130,7 +130,8 @@ def test_the_old_spelling_of_the_budget_still_works_and_warns(cli, warm):
     (["baseline", "isolated", "--task", "ae", "--pretrain-epochs", "1"], ["--pretrain-epochs"]),
     (["irls", "--task", "ae", "--anneal", "2"], ["--anneal applies with --sigma anneal only"]),
     (["irls", "--task", "ae", "--lambda-grid", "1,3"], ["--lambda-grid applies with --lambda auto only"]),
-    (["irls", "--task", "ae", "--start-epochs", "2"], ["--start-epochs applies with --start shareall only"]),
+    (["irls", "--task", "ae", "--start", "random", "--start-epochs", "2"],
+     ["--start-epochs applies with --start shareall or groups only"]),
 ])
 def test_a_flag_that_cannot_apply_is_refused_and_nothing_is_written(cli, synth_dir, tmp_path, args, words):
     run = tmp_path / "R"

@@ -15,7 +15,7 @@ TINY_FLAGS = ["--task", "ae", "--epochs", "2", "--epochs-per-iter", "1", "--max-
 
 def test_warmstart_then_irls_writes_the_documented_run_directory(cli, synth_dir, tmp_path):
     run = tmp_path / "ae8"
-    r = cli("warmstart", "--datasets", "@synth8", "--run", run, "--data-dir", synth_dir, *TINY_FLAGS, "--json")
+    r = cli("warmstart", "--datasets", "@synth8", "--run", run, "--data-dir", synth_dir, *TINY_FLAGS, "--start", "random", "--json")
     assert r.code == 0, r.err
     ws = r.json
     assert ws["epochs_done"] == 2 and len(ws["sigma"]) == 8          # ae9: L = 9 layers → W = 8 windows

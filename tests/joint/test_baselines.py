@@ -65,7 +65,8 @@ def test_every_baseline_then_evaluate_on_a_tiny_run(cli, synth_dir, tmp_path):
     assert cli("irls", *common, "--max-iters", "1").code == 0
     r = cli("baseline", "l2-partial", "--fraction", "0.25", *common, "--json")
     assert r.code == 0, r.err
-    assert r.json["epochs"] == 2 + 3 and "joint" in r.json["budget"]      # warm start 2 + 1 iteration × 3
+    assert r.json["epochs"] == 2 + 2 + 3 and "joint" in r.json["budget"]  # warm start 2 + learned groups as many
+                                                                          # + 1 iteration × 3
 
     r = cli("evaluate", *common, "--plots", "--json")
     assert r.code == 0, r.err

@@ -77,7 +77,7 @@ def test_compare_writes_its_table_as_a_page_too(cli, report, tmp_path):
     assert r.code == 0, r.err
     page = (tmp_path / "c.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "<table>" in page and "mean ± std over seeds" in page
-    assert "joint: 3 epochs per dataset" in page
+    assert "joint: 4 epochs per dataset" in page   # warm start 1 + groups 1 + IRLS 2 × 1
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install chromium)")

@@ -38,7 +38,8 @@ def events(run: Path, method: str) -> dict[tuple[str, int], float]:
 
 def test_every_number_of_state_json_is_a_row_at_its_epoch(cli, synth_dir, tmp_path):
     run = tmp_path / "r"
-    assert cli("irls", *TINY, "--run", run, "--data-dir", synth_dir).code == 0
+    assert cli("irls", *TINY, "--run", run, "--data-dir", synth_dir, "--start", "groups", "--start-epochs", "1",
+               "--group-ratio", "1").code == 0                                # a group per dataset
     assert cli("baseline", "finetune", "--run", run, "--budget", "4").code == 0
     state = json.loads((run / "state.json").read_text())
     table = csv_rows(run)
@@ -50,12 +51,14 @@ def test_every_number_of_state_json_is_a_row_at_its_epoch(cli, synth_dir, tmp_pa
             assert got["joint", "warmstart", h["epoch"], f"loss/{d}"] == v
         mean = sum(m["mse"] for m in h["metrics"].values()) / 3
         assert got["joint", "warmstart", h["epoch"], "test/mse/mean"] == pytest.approx(mean)
-    assert got["joint", "irls", 2, "irls/delta"] == its[0]["delta"]    # iteration 1 starts after 2 epochs
-    assert got["joint", "irls", 3, "irls/delta"] == its[1]["delta"]
+    for label, part in state["start"]["parts"].items():              # the learned groups' epoch: step 3
+        assert got["joint", "start", 3, f"loss/{label}"] == part["history"][0]["data_loss"]["shared"]
+    assert got["joint", "irls", 3, "irls/delta"] == its[0]["delta"]    # iteration 1 starts after 2 + 1 epochs
+    assert got["joint", "irls", 4, "irls/delta"] == its[1]["delta"]
     w = its[1]["weights"][0]
-    assert got["joint", "irls", 3, "irls/weight/w1"] == pytest.approx((sum(map(sum, w)) - 3) / 6)
-    assert got["joint", "irls", 3, "loss/blobs-1"] == its[0]["history"][0]["data_loss"]["blobs-1"]
-    assert got["joint", "irls", 4, "irls/robust_objective"] == its[1]["objective"]["robust_objective"]
+    assert got["joint", "irls", 4, "irls/weight/w1"] == pytest.approx((sum(map(sum, w)) - 3) / 6)
+    assert got["joint", "irls", 4, "loss/blobs-1"] == its[0]["history"][0]["data_loss"]["blobs-1"]
+    assert got["joint", "irls", 5, "irls/robust_objective"] == its[1]["objective"]["robust_objective"]
     fine = state["baselines"]["finetune"]
     pre = fine["pretrained"]["epochs"]
     assert {r["step"] for r in table if r["method"] == "finetune" and r["stage"] == "finetune"} == \
@@ -100,7 +103,8 @@ def test_a_killed_run_logs_each_epoch_once(synth_dir, tmp_path):
     table = csv_rows(run)
     assert len(set(keys(table))) == len(table)
     state = state_of(run)
-    assert {int(r["step"]) for r in table if r["tag"] == "loss/blobs-1"} == set(range(1, 3 + 2 * 2 + 1))
+    assert {int(r["step"]) for r in table if r["tag"] == "loss/blobs-1"} == \
+        set(range(1, 4)) | set(range(3 + 3 + 1, 3 + 3 + 2 * 2 + 1))  # warm start 3, groups 3 (their own tags), IRLS 2 × 2
     assert len(state["irls"]["iterations"]) == 2
     if has_tensorboard:
         want = {(r["tag"], int(r["step"])) for r in table if r["method"] == "joint"}
