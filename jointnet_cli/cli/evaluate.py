@@ -56,6 +56,8 @@ def _print(result: dict) -> None:
     out.print(table_rich(t, title=f"test {metric} — {result['run']}", fmt="{:.5f}"))
     for m, b in result["budgets"].items():
         out.print(f"  {m}: {plural(b['epochs'], 'epoch')} per dataset ({b['budget']})")
+    if "learned_groups" in result:
+        out.print("learned groups (joint's start): " + "; ".join(", ".join(g) for g in result["learned_groups"]))
     if "group_recovery" in result:
         names = result["sharing"]["windows"]
         out.print("recovery of the known groups (ARI per window): "

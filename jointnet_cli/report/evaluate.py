@@ -183,6 +183,10 @@ def _write_report(run: RunDir, cfg: RunConfig, state: dict, methods: dict, *, da
         result["sharing"] = {"top_k": top_k, "windows": windows, "weights": final_weights.tolist(), "graphs": graphs}
         if all(groups):
             result["group_recovery"] = group_recovery(final_weights, groups)
+    learned = state.get("start", {})
+    if learned.get("method") == "groups" and learned.get("labels"):      # --start groups: what the warm start found
+        result["learned_groups"] = [[n for n, g in zip(names, learned["labels"]) if g == label]
+                                    for label in dict.fromkeys(learned["labels"])]
 
     if plots:
         progress("drawing plots", 0, 1)
@@ -197,6 +201,8 @@ def _write_report(run: RunDir, cfg: RunConfig, state: dict, methods: dict, *, da
         md += [f"## {m}", "", table_markdown(t, fmt="{:.5f}"), ""]
     md += ["## Budgets (epochs per dataset)", ""] + [f"- {m}: {b['epochs']} ({b['budget']})"
                                                     for m, b in result["budgets"].items()]
+    if "learned_groups" in result:
+        md += ["", "## Learned groups (joint's start)", "", "; ".join(", ".join(g) for g in result["learned_groups"])]
     if "group_recovery" in result:
         md += ["", "## Recovery of the known groups (adjusted Rand index per window)", "",
                ", ".join(f"w{i + 1}: {v:.2f}" for i, v in enumerate(result["group_recovery"]))]

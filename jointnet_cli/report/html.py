@@ -109,6 +109,9 @@ def run_page(result: dict, config: dict) -> str:
     body += ["<h2>Results</h2>", '<div class="tables">' + "".join(tables) + "</div>"]
     body.append("<h2>Budgets</h2><ul>" + "".join(f"<li>{_e(m)}: {b['epochs']} epochs per dataset ({_e(b['budget'])})</li>"
                                               for m, b in result["budgets"].items()) + "</ul>")
+    if "learned_groups" in result:
+        body.append("<h2>Learned groups</h2><p>The groups joint's start trained together: "
+                    + "; ".join(_e(", ".join(g)) for g in result["learned_groups"]) + "</p>")
     if "group_recovery" in result:
         windows = result["sharing"]["windows"]
         body.append("<h2>Recovery of the known groups</h2><p>Adjusted Rand index per window (1 = exact, ≈ 0 = chance): "

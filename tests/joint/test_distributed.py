@@ -19,7 +19,8 @@ from jointnet_cli.store.tensors import load_tensors
 
 DATASETS = "shapes-1,shapes-2,stripes-1"          # 3 datasets on 2 ranks: blocks of 2 and 1
 TINY = ["--task", "ae", "--datasets", DATASETS, "--width", "4", "--batch-size", "4", "--device", "cpu",
-        "--epochs", "2", "--epochs-per-iter", "1", "--max-iters", "2", "--tol", "1e-9", "--sync-every", "2"]
+        "--epochs", "2", "--epochs-per-iter", "1", "--max-iters", "2", "--tol", "1e-9", "--sync-every", "2",
+        "--start", "random"]                   # learned groups score every network in one process
 
 
 def test_each_rank_trains_a_contiguous_block_and_rank_0_always_has_network_0():
@@ -275,3 +276,11 @@ def test_the_collectives_of_a_run_work_over_nccl(synth_dir, tmp_path, monkeypatc
     assert net_a.keys() == net_b.keys() and opt_a.keys() == opt_b.keys() and len(opt_a) > 0
     assert all(torch.allclose(net_a[k].double(), net_b[k].double(), rtol=1e-6, atol=1e-7) for k in net_a)
     assert all(torch.allclose(opt_a[k].double(), opt_b[k].double(), rtol=1e-6, atol=1e-7) for k in opt_a)
+
+
+@pytest.mark.slow
+def test_learned_groups_under_torchrun_are_refused_with_one_line(synth_dir, tmp_path):
+    default_start = TINY[:TINY.index("--start")]                # --start auto: learned groups for ae
+    code, _, err = finished(jointnet(["irls", *default_start], tmp_path / "run", synth_dir, procs=2))
+    assert code != 0 and err.count("under torchrun give --start random") == 1
+    assert not (tmp_path / "run").exists()

@@ -107,6 +107,9 @@ def test_irls_starts_from_identical_networks_inside_each_learned_group(cli, synt
             if labels[i] == labels[j]:                          # the same network: distance 0, weight 1
                 assert torch.all(w1[:, i, j] == 1.0)
     assert (run / start["checkpoint"]).is_file()
+    r = cli("evaluate", "--run", run, "--json")
+    assert r.code == 0 and r.json["learned_groups"] == \
+        [[d for d, g in zip(DATASETS.split(","), labels) if g == label] for label in dict.fromkeys(labels)]
     assert [p["members"] for p in start["parts"].values()] == \
         [[d for d, g in zip(DATASETS.split(","), labels) if g == label] for label in dict.fromkeys(labels)]
     epochs, why = joint_budget(RunConfig.from_json(json.loads((run / "config.json").read_text())), state)
@@ -153,3 +156,12 @@ def test_a_killed_group_start_resumes_to_the_same_numbers(cli, synth_dir, tmp_pa
     cut = json.loads((tmp_path / "cut" / "state.json").read_text())
     assert cut["start"]["labels"] == whole["start"]["labels"]
     assert cut["irls"]["iterations"][-1]["metrics"] == whole["irls"]["iterations"][-1]["metrics"]
+
+
+def test_auto_is_learned_groups_for_ae_and_classify_and_a_seeded_start_for_gan():
+    made = {task: RunConfig(task=task, datasets=("a", "b")) for task in ("ae", "classify", "gan")}
+    assert {task: cfg.start_method for task, cfg in made.items()} == {"ae": "groups", "classify": "groups",
+                                                                      "gan": "random"}
+    assert made["ae"].start == "auto" and made["ae"].start_budget == made["ae"].epochs   # 0: the warm start's
+    assert RunConfig(task="ae", datasets=("a",), start_epochs=3).start_budget == 3
+    assert made["gan"].start_budget == 0 and RunConfig(task="ae", datasets=("a",), start="random").start_budget == 0
