@@ -12,8 +12,10 @@ lets the warm start decide which datasets form such groups, and then trains them
   3. for each group, one network starts from the mean of its members' warm-start networks, trains
      `start_epochs` epochs on the union (a one-dataset group trains alone), and is given to each member.
 
-IRLS then begins from these networks with the warm start's σ: inside a group the distances are 0 and the
-weights 1, across groups they are what the networks' separate training made them. The epochs count in the
+IRLS then begins from these networks, with the warm start's σ and each dataset's Adam state from the warm
+start: inside a group the distances are 0 and the weights 1, across groups they are what the networks'
+separate training made them; its first iteration always trains (δ against the warm start's all-ones
+weights would say nothing). Needs every network in one process (refused under torchrun). The epochs count in the
 budget (epochs per dataset: one epoch of a group's union is one epoch of each member).
 """
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
 
 from jointnet_cli.joint.session import Session
 from jointnet_cli.joint.shared import head_of, train_shared
@@ -41,9 +45,6 @@ def transfer_ratios(session: Session) -> torch.Tensor:
 def groups_from_ratios(ratios: torch.Tensor, limit: float) -> list[str]:
     """Each dataset's group label ("g1", "g2", … in order of first member): complete linkage on
     S_ij = max(T_ij, T_ji, 1), cut so that every pair inside a group has S ≤ limit."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import squareform
-
     n = ratios.shape[0]
     if n == 1:
         return ["g1"]
