@@ -32,9 +32,13 @@ def trained_methods(state: dict) -> dict[str, dict]:
         its = irls.get("iterations", [])
         start = state.get("start", {}).get("epochs", 0)
         epochs = start + ws.get("epochs", 0) + sum(it["epochs"] for it in its)
+        stages = f"{ws.get('epochs', 0)} warm start"
+        if start and _learned(state):
+            stages += f" + {start} learned groups"
+        elif start:
+            stages = f"{start} shareall start + {stages}"
         out["joint"] = {"checkpoint": irls["final_checkpoint"], "epochs": epochs,
-                        "budget": (f"{start} shareall start + " if start else "")
-                                  + f"{ws.get('epochs', 0)} warm start + {len(its)} IRLS iterations"
+                        "budget": f"{stages} + {len(its)} IRLS iterations"
                                   f" ({'converged' if irls.get('converged') else 'not converged'})"}
     for key, b in sorted(state.get("baselines", {}).items()):
         if b.get("checkpoint"):
@@ -45,6 +49,21 @@ def trained_methods(state: dict) -> dict[str, dict]:
     return out
 
 
+def _learned(state: dict) -> bool:
+    """Did joint start from learned groups (trained after the warm start)?"""
+    return state.get("start", {}).get("method") == "groups"
+
+
+def _group_history(start: dict) -> list[dict]:
+    """The learned groups' epochs as one history: epoch e holds every group's members' metrics."""
+    merged: dict[int, dict] = {}
+    for part in start.get("parts", {}).values():
+        for h in part.get("history", []):
+            if "metrics" in h:
+                merged.setdefault(h["epoch"], {"epoch": h["epoch"], "metrics": {}})["metrics"].update(h["metrics"])
+    return [merged[e] for e in sorted(merged)]
+
+
 def curves(state: dict, metric: str) -> dict[str, list[tuple[float, float]]]:
     """method → [(epoch, mean test metric over datasets)], epochs counted from the start of training."""
     def mean(h: dict) -> float:
@@ -53,10 +72,16 @@ def curves(state: dict, metric: str) -> dict[str, list[tuple[float, float]]]:
     out: dict[str, list[tuple[float, float]]] = {}
     ws, start = state.get("warmstart", {}), state.get("start", {})
     if ws.get("history"):
-        points = [(h["epoch"], mean(h)) for h in start.get("history", []) if "metrics" in h]
-        offset = start.get("epochs", 0)
+        learned = _learned(state)
+        points = [] if learned else [(h["epoch"], mean(h)) for h in start.get("history", []) if "metrics" in h]
+        offset = 0 if learned else start.get("epochs", 0)
         points += [(offset + h["epoch"], mean(h)) for h in ws["history"] if "metrics" in h]
         offset += ws.get("epochs", len(ws["history"]))
+        if learned:                                         # after the warm start; a point once every group has it
+            groups = len(start.get("parts", {}))
+            points += [(offset + h["epoch"], mean(h)) for h in _group_history(start)
+                       if len(h["metrics"]) == len(start.get("labels", [])) and groups]
+            offset += start.get("epochs", 0)
         for it in state.get("irls", {}).get("iterations", []):
             points += [(offset + h["epoch"], mean(h)) for h in it.get("history", []) if "metrics" in h]
             offset += it["epochs"]
@@ -69,10 +94,17 @@ def curves(state: dict, metric: str) -> dict[str, list[tuple[float, float]]]:
 
 
 def stage_marks(state: dict) -> dict[str, float]:
-    """Where joint's stages begin on the epoch axis: the warm start after a shareall start, IRLS after the
-    warm start (a vertical line on the curves)."""
+    """Where joint's stages begin on the epoch axis: the warm start after a shareall start, the learned
+    groups after the warm start, IRLS after them (a vertical line on the curves)."""
     marks: dict[str, float] = {}
     start, ws = state.get("start", {}), state.get("warmstart", {})
+    if _learned(state):
+        after = ws.get("epochs", len(ws.get("history", [])))
+        if start.get("parts"):
+            marks["learned groups"] = after + 0.5
+        if state.get("irls", {}).get("iterations"):
+            marks["IRLS starts"] = after + start.get("epochs", 0) + 0.5
+        return marks
     offset = start.get("epochs", 0) if start.get("history") else 0
     if offset:
         marks["warm start"] = offset + 0.5

@@ -79,7 +79,7 @@ def page(title: str, body: list[str]) -> str:
 def _image_caption(name: str) -> str:
     stem = Path(name).stem
     if stem.startswith("curves-"):
-        return f"test {stem[len('curves-'):]} over training, mean over datasets (dashed: where IRLS starts)"
+        return f"test {stem[len('curves-'):]} over training, mean over datasets (dashed lines: where a stage starts)"
     if stem == "consistency":
         return "weighted consistency term after each IRLS iteration"
     if stem.startswith("weights-k"):
