@@ -32,13 +32,14 @@ from jointnet_cli.wording import plural
 def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: Path | str | None = None,
                      device: str = "auto", reporter: Reporter | None = None,
                      group: Group | None = None, announce: str | None = None,
-                     logger: str = "csv") -> Iterator[Session]:
+                     logger: str = "csv", joint: bool = False) -> Iterator[Session]:
     """Validate settings, lock the run directory, create its config.json if new, and open a Session.
 
     `given` holds RunConfig fields (datasets as a spec: "a,b,c" or "@synth8"). `data_dir` None: the one
     the run was created with (config.json "data_dir"), or `data` for a new run. `announce`: a title for
     the line that tells the reporter the resolved configuration (device, threads, seed, schedule, λ, …).
-    `logger`: csv (metrics.csv, always kept) or tensorboard (event files under RUN/tb/ too).
+    `logger`: csv (metrics.csv, always kept) or tensorboard (event files under RUN/tb/ too). `joint`: the
+    command trains the joint method (warm start, IRLS), so its start must be possible in this launch.
     Nothing is written before every setting has been checked. Under torchrun
     (`group` with several ranks) rank 0 does all of this and sends the
     configuration to the other ranks, which never touch the run directory.
@@ -73,7 +74,7 @@ def training_session(run_path: Path | str, given: dict[str, Any], *, data_dir: P
             check_world(group, len(cfg.datasets))
             if group.distributed and cfg.schedule == "batched":
                 raise UserError("--schedule batched trains every network in one process; under torchrun use bcd")
-            if group.distributed and cfg.start_method == "groups":
+            if group.distributed and joint and cfg.start_method == "groups":    # (baselines have no start)
                 raise UserError(f"--start {cfg.start} learns groups by scoring every network on every dataset in one "
                                 "process; under torchrun give --start random")
             if group.distributed and cfg.block == "step":
@@ -207,7 +208,7 @@ def trial_budget(session: Session) -> int:
 
 def warmstart(run_path: Path | str, given: dict[str, Any], **kw: Any) -> dict:
     """Train (or resume) the warm start of a run; returns its state.json entry."""
-    with training_session(run_path, given, **kw) as s:
+    with training_session(run_path, given, joint=True, **kw) as s:
         return run_warmstart(s)
 
 
@@ -222,6 +223,6 @@ def baseline(run_path: Path | str, given: dict[str, Any], *, method: str, fracti
 
 def irls(run_path: Path | str, given: dict[str, Any], **kw: Any) -> dict:
     """Run the warm start if the run has none, then IRLS; returns the `irls` state entry."""
-    with training_session(run_path, given, **kw) as s:
+    with training_session(run_path, given, joint=True, **kw) as s:
         run_warmstart(s)
         return run_irls(s)
