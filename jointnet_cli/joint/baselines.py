@@ -25,7 +25,7 @@ import torch
 from jointnet_cli.errors import UserError
 from jointnet_cli.joint.session import Session
 from jointnet_cli.joint.shared import known_groups, train_shared
-from jointnet_cli.runs.config import BASELINES
+from jointnet_cli.runs.config import BASELINES, joint_stages
 from jointnet_cli.wording import plural
 
 METHODS = BASELINES
@@ -67,11 +67,7 @@ def joint_budget(cfg, state: dict) -> tuple[int, str]:
     the finished run's, or the planned maximum."""
     ws_epochs = state.get("warmstart", {}).get("epochs", cfg.epochs)
     start = cfg.start_budget
-    stages = f"{ws_epochs} warm start"
-    if cfg.start_method == "shareall":
-        stages = f"{start} shareall start + {stages}"
-    elif cfg.start_method == "groups":
-        stages = f"{stages} + {start} learned groups"
+    stages = joint_stages(ws_epochs, start, cfg.start_method)
     irls = state.get("irls", {})
     if "final_checkpoint" in irls:
         its = irls.get("iterations", [])

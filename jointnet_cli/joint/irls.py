@@ -108,7 +108,7 @@ def run_irls(session: Session) -> dict:
             "history": current["history"],
             "seconds": sum(h["seconds"] for h in current["history"]),
         }
-        superseded = iterations[-1]["checkpoint"] if iterations else ws["checkpoint"]   # its Adam state
+        superseded = iterations[-1]["checkpoint"] if iterations else ws["checkpoint"]   # whose Adam state k = 1 used
         iterations.append(entry)
         session.finish_resumable(state, ir.pop("current"), f"irls-{k:03d}")
         current = None

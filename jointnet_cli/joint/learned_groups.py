@@ -29,6 +29,7 @@ from scipy.spatial.distance import squareform
 
 from jointnet_cli.joint.session import Session
 from jointnet_cli.joint.shared import head_of, train_shared
+from jointnet_cli.runs.config import group_members
 
 
 def transfer_ratios(session: Session) -> torch.Tensor:
@@ -92,11 +93,11 @@ def run_learned_groups(session: Session, warmstart_checkpoint: str) -> str:
         start = state["start"] = {"method": "groups", "epochs": cfg.start_budget, "group_ratio": cfg.group_ratio,
                                   "transfer_ratios": finite, "labels": labels, "parts": {}}
         session.snapshots.write_state(state)
-        found = {g: [session.ens.names[i] for i, x in enumerate(labels) if x == g] for g in dict.fromkeys(labels)}
-        session.reporter.message("learned groups: " + "; ".join(", ".join(m) for m in found.values()))
+        session.reporter.message("learned groups: " + "; ".join(", ".join(session.ens.names[i] for i in members)
+                                                                for members in group_members(labels)))
     labels = start["labels"]
-    for label in dict.fromkeys(labels):
-        members = [i for i, x in enumerate(labels) if x == label]
+    for members in group_members(labels):
+        label = labels[members[0]]
         part = start["parts"].setdefault(label, {"members": [session.ens.names[i] for i in members]})
         if part.get("checkpoint"):
             continue

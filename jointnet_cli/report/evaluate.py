@@ -17,7 +17,7 @@ from jointnet_cli.report.graph import graph_dot, graph_json, mutual_top_k, windo
 from jointnet_cli.report.recovery import group_recovery
 from jointnet_cli.report.tables import numeric_metrics, results_table, table_csv, table_json, table_markdown
 from jointnet_cli.store.atomic import RunLock, atomic_write_bytes, atomic_write_json
-from jointnet_cli.runs.config import RunConfig
+from jointnet_cli.runs.config import RunConfig, group_members, joint_stages
 from jointnet_cli.runs.configure import check_same_data
 from jointnet_cli.runs.rundir import RunDir, run_data_dir
 
@@ -32,11 +32,7 @@ def trained_methods(state: dict) -> dict[str, dict]:
         its = irls.get("iterations", [])
         start = state.get("start", {}).get("epochs", 0)
         epochs = start + ws.get("epochs", 0) + sum(it["epochs"] for it in its)
-        stages = f"{ws.get('epochs', 0)} warm start"
-        if start and _learned(state):
-            stages += f" + {start} learned groups"
-        elif start:
-            stages = f"{start} shareall start + {stages}"
+        stages = joint_stages(ws.get("epochs", 0), start, state.get("start", {}).get("method", "shareall"))
         out["joint"] = {"checkpoint": irls["final_checkpoint"], "epochs": epochs,
                         "budget": f"{stages} + {len(its)} IRLS iterations"
                                   f" ({'converged' if irls.get('converged') else 'not converged'})"}
@@ -78,9 +74,8 @@ def curves(state: dict, metric: str) -> dict[str, list[tuple[float, float]]]:
         points += [(offset + h["epoch"], mean(h)) for h in ws["history"] if "metrics" in h]
         offset += ws.get("epochs", len(ws["history"]))
         if learned:                                         # after the warm start; a point once every group has it
-            groups = len(start.get("parts", {}))
             points += [(offset + h["epoch"], mean(h)) for h in _group_history(start)
-                       if len(h["metrics"]) == len(start.get("labels", [])) and groups]
+                       if len(h["metrics"]) == len(start.get("labels", []))]
             offset += start.get("epochs", 0)
         for it in state.get("irls", {}).get("iterations", []):
             points += [(offset + h["epoch"], mean(h)) for h in it.get("history", []) if "metrics" in h]
@@ -217,8 +212,7 @@ def _write_report(run: RunDir, cfg: RunConfig, state: dict, methods: dict, *, da
             result["group_recovery"] = group_recovery(final_weights, groups)
     learned = state.get("start", {})
     if learned.get("method") == "groups" and learned.get("labels"):      # --start groups: what the warm start found
-        result["learned_groups"] = [[n for n, g in zip(names, learned["labels"]) if g == label]
-                                    for label in dict.fromkeys(learned["labels"])]
+        result["learned_groups"] = [[names[i] for i in group] for group in group_members(learned["labels"])]
 
     if plots:
         progress("drawing plots", 0, 1)

@@ -264,6 +264,21 @@ def start_method(start: str, task: str | None) -> str:
     return "random" if task == "gan" else "groups"
 
 
+def joint_stages(warmstart_epochs: int, start_epochs: int, method: str) -> str:
+    """How joint spends its budget before IRLS, in words: "4 warm start + 8 learned groups", …"""
+    stages = f"{warmstart_epochs} warm start"
+    if start_epochs and method == "shareall":
+        return f"{start_epochs} shareall start + {stages}"
+    if start_epochs and method == "groups":
+        return f"{stages} + {start_epochs} learned groups"
+    return stages
+
+
+def group_members(labels: list[str]) -> list[list[int]]:
+    """The datasets (by index) of each group, groups in order of first member: ["a", "b", "a"] → [[0, 2], [1]]."""
+    return [[i for i, x in enumerate(labels) if x == label] for label in dict.fromkeys(labels)]
+
+
 def inapplicable(task: str, values: dict[str, Any]) -> list[str]:
     """Settings given for a task they do not apply to (refused: no flag is silently ignored)."""
     out = []

@@ -165,3 +165,12 @@ def test_auto_is_learned_groups_for_ae_and_classify_and_a_seeded_start_for_gan()
     assert made["ae"].start == "auto" and made["ae"].start_budget == made["ae"].epochs   # 0: the warm start's
     assert RunConfig(task="ae", datasets=("a",), start_epochs=3).start_budget == 3
     assert made["gan"].start_budget == 0 and RunConfig(task="ae", datasets=("a",), start="random").start_budget == 0
+
+
+def test_groups_list_their_members_in_order_of_first_member():
+    from jointnet_cli.runs.config import group_members, joint_stages
+
+    assert group_members(["g2", "g1", "g2", "g3"]) == [[0, 2], [1], [3]]
+    assert joint_stages(4, 8, "groups") == "4 warm start + 8 learned groups"
+    assert joint_stages(2, 3, "shareall") == "3 shareall start + 2 warm start"
+    assert joint_stages(6, 0, "random") == "6 warm start"
