@@ -30,37 +30,33 @@ those of `bcd`; the n updates run as one (`one_optimizer`), which on a GPU is
 one multi-tensor update instead of n.
 
 On a CUDA device a step of all n networks is recorded once per batch shape as a
-CUDA graph and replayed (`BatchedRounds`): these small networks are bound by the
-time the CPU takes to launch ~1000 small kernels per step, not by the GPU's
-arithmetic. Everything a recorded step reads or writes (parameters, optimizer
-state, the stacked statistics, the anchor terms, the batch) stays at one address
-across steps and rounds. The first `WARMUP_STEPS` steps of each shape run
-eagerly, and so does a step of only some networks (their datasets ran out, or
-their last batch is shorter than the others').
+CUDA graph and replayed (`joint/cuda_graphs.py`); a step of only some networks
+(their datasets ran out, or their last batch is shorter than the others') runs
+eagerly, as every step does on a CPU.
 """
 
 from __future__ import annotations
 
 import contextlib
-import warnings
 from itertools import count
-from typing import Callable, NamedTuple, Protocol
+from typing import Callable, Protocol
 
 import torch
 from torch.func import functional_call, vmap
 
 from jointnet_cli.data.loader import DomainData, SplitTensors
 from jointnet_cli.errors import UserError
+from jointnet_cli.joint.cuda_graphs import WARMUP_STEPS, StepGraphs
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.precision import FULL, Precision
-from jointnet_cli.joint.weights import prox_matrix
+from jointnet_cli.joint.weights import anchor_weights, prox_matrix
 from jointnet_cli.seeding import derive_seed, generator
-
-WARMUP_STEPS = 3        # eager full steps before one is recorded: libraries initialise lazily on first use
 
 
 class BatchedTask(Protocol):
     """A task whose loss splits into drawing a batch and scoring a network's output (ae, classify)."""
+
+    one_loss: bool                 # True for these (`tasks.Task`)
 
     def inputs(self, split: SplitTensors, idx: torch.Tensor,
                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
@@ -68,14 +64,9 @@ class BatchedTask(Protocol):
 
 
 def anchor_terms(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. 9 for every network i at once: (2 C_i, c_ij / C_i), from a layer's (n, n) coupling c
-    (or all layers' (L, n, n) at once).
-
-    C_i = Σ_j c_ij is the strength of network i's pull and c_ij / C_i mixes the anchor
-    m_i = Σ_j c_ij θ_j / C_i; a row with C_i = 0 mixes nothing.
-    """
-    strength = c.sum(dim=-1)                                                # (…, n)  C_i
-    mix = c / strength.clamp_min(torch.finfo(c.dtype).tiny)[..., None]      # (…, n, n) c_ij / C_i
+    """(2 C_i, c_ij / C_i) for every network i at once (eq. 9, `weights.anchor_weights`), from a layer's
+    (n, n) coupling c or all layers' (L, n, n): what `pull` takes."""
+    strength, mix = anchor_weights(c)
     return 2 * strength, mix
 
 
@@ -125,15 +116,6 @@ def _forward_backward(ens: Ensemble, task: BatchedTask, rows: torch.Tensor | Non
     return losses.detach(), grads
 
 
-class Recording(NamedTuple):
-    """A full step recorded as a CUDA graph, the batch it reads (copy the next batch in, then replay),
-    and what it was recorded against: it is replayed only while these stay the same."""
-    graph: torch.cuda.CUDAGraph
-    x: torch.Tensor
-    target: torch.Tensor
-    against: tuple          # (task, optimizer settings, addresses of the parameters and the optimizer state)
-
-
 def one_optimizer(opts: list[torch.optim.Optimizer], **overrides) -> torch.optim.Optimizer:
     """One optimizer over the parameters of all `opts` that shares each parameter's state with its own.
 
@@ -157,114 +139,25 @@ def one_optimizer(opts: list[torch.optim.Optimizer], **overrides) -> torch.optim
     return merged
 
 
-class BatchedRounds:
-    """The batched schedule, called once per round with the arguments of `bcd.train_round`.
+class Stacked:
+    """One ensemble as the batched steps see it: each network's parameters and buffers by name, the
+    buffers stacked (n, *shape) so a vmapped call updates every network's own statistics, and the
+    round's anchor terms and loss totals, each at one address for the ensemble's lifetime."""
 
-    Keep one for all the rounds of an ensemble: with `graphs` (default: on a CUDA device) a step
-    of all n networks is recorded as a CUDA graph once per batch shape (an epoch's batches, and its
-    last, shorter one) after `warmup_steps` eager steps of that shape, and replayed after. New
-    optimizer state (a resume), settings or task make it record again. If recording fails, a warning
-    says so and the steps run eagerly, with the same objective.
-    """
+    def __init__(self, ens: Ensemble) -> None:
+        like = ens.params[0][0][0]
+        self.ens, self.n = ens, ens.n
+        self.named = [dict(net.named_parameters()) for net in ens.nets]
+        self.own = [dict(net.named_buffers()) for net in ens.nets]
+        self.layer_of = {name: l for l, group in enumerate(ens.layers) for name in group}
+        self.buffers = {k: torch.stack([b[k] for b in self.own]) for k in self.own[0]}   # (n, *shape)
+        self.two_strength = torch.zeros(len(ens.layers), ens.n, device=like.device, dtype=like.dtype)
+        self.mix = torch.zeros(len(ens.layers), ens.n, ens.n, device=like.device, dtype=like.dtype)
+        self.totals = torch.zeros(ens.n, device=like.device, dtype=like.dtype)
+        self.index: dict[tuple[int, ...], torch.Tensor] = {}     # a group's rows, copied to the device once
 
-    def __init__(self, graphs: bool | None = None, warmup_steps: int = WARMUP_STEPS) -> None:
-        if warmup_steps < 1:
-            raise ValueError("warmup_steps must be at least 1: optimizers create their state on a first step")
-        self.graphs = graphs
-        self.warmup_steps = warmup_steps
-        self._ens: Ensemble | None = None
-        self.prox: torch.Tensor | None = None                      # (L, n, n) proximal matrices of `--apply prox`
-        self.recordings: dict[tuple, Recording] = {}               # batch shape → its recorded step
-        self.warm: dict[tuple, int] = {}                           # batch shape → eager steps since recordings ended
-        self.steps: dict[torch.Tensor, torch.Tensor] = {}          # parameter → its Adam step count on the device
-        self.precision: Precision = FULL                           # set per round (bf16-mixed or 32)
-
-    # -- what a step reads and writes, at fixed addresses --------------------------------------------------
-    def _bind(self, ens: Ensemble, c: torch.Tensor, task: BatchedTask, prox: float | None = None) -> None:
-        """Before a round: set up for a new ensemble; copy in the modules' statistics and this round's
-        anchor terms (zero with `prox`: the coupling is then the proximal step `_prox`, not a gradient);
-        build the round's optimizer over every network's state (with its step counts on
-        the device, for graphs); drop recordings made against other state, settings or task."""
-        if self._ens is not ens:
-            like = ens.params[0][0][0]
-            self._ens, self.n = ens, ens.n
-            self.named = [dict(net.named_parameters()) for net in ens.nets]
-            self.own = [dict(net.named_buffers()) for net in ens.nets]
-            self.layer_of = {name: l for l, group in enumerate(ens.layers) for name in group}
-            self.use_graphs = (self.graphs is not False) and like.device.type == "cuda"
-            self.buffers = {k: torch.stack([b[k] for b in self.own]) for k in self.own[0]}   # (n, *shape)
-            self.two_strength = torch.zeros(len(ens.layers), ens.n, device=like.device, dtype=like.dtype)
-            self.mix = torch.zeros(len(ens.layers), ens.n, ens.n, device=like.device, dtype=like.dtype)
-            self.totals = torch.zeros(ens.n, device=like.device, dtype=like.dtype)
-            self.index: dict[tuple[int, ...], torch.Tensor] = {}     # a group's rows, copied to the device once
-            self.recordings.clear()
-            self.warm.clear()
-            self.steps.clear()
-        with torch.no_grad():
-            for k, stacked in self.buffers.items():                 # the modules' statistics (a resume loads them)
-                torch.stack([b[k] for b in self.own], out=stacked)
-            two_strength, mix = anchor_terms(c.to(device=self.mix.device, dtype=self.mix.dtype))
-            self.two_strength.copy_(two_strength if prox is None else torch.zeros_like(two_strength))
-            self.mix.copy_(mix)
-            self.totals.zero_()
-        coupled = c.flatten(1).any(dim=1).tolist()
-        self.coupled = coupled if prox is None else [False] * len(coupled)      # eager steps skip uncoupled layers
-        self.prox_layers = {l for l, on in enumerate(coupled) if on} if prox is not None else set()
-        self.prox = prox_matrix(c, prox).to(device=self.mix.device, dtype=self.mix.dtype) if self.prox_layers else None
-        opts = [opt for (opt,) in ens.optimizers]
-        capturable = self.use_graphs and "capturable" in opts[0].defaults       # Adam's state steps on the device
-        self.optimizer = one_optimizer(opts, **({"capturable": True} if capturable else {}))
-        self.optimizer._warned_capturable_if_run_uncaptured = True     # its eager steps are meant: no warning
-        self.optimizer.zero_grad(set_to_none=True)                  # only networks with a batch step
-        if self.use_graphs:
-            self._steps_on_device()
-            now = self._against(task)
-            if any(r.against[0] is not task or r.against[1:] != now[1:] for r in self.recordings.values()):
-                self.recordings.clear()                             # e.g. a resume loaded new state: warm up, record again
-                self.warm.clear()
-
-    def _unbind(self) -> None:
-        """After a round: the statistics back into each module, the step counts back to the CPU."""
-        with torch.no_grad():
-            for i, b in enumerate(self.own):
-                for k, buf in b.items():
-                    buf.copy_(self.buffers[k][i])
-        on_device = [st for st in self.optimizer.state.values() if "step" in st and st["step"].device.type != "cpu"]
-        if on_device:                                               # one copy for all, as non-capturable Adam keeps them
-            values = torch.stack([st["step"] for st in on_device]).cpu()
-            for st, v in zip(on_device, values):
-                st["step"] = v.clone()
-
-    def _prox(self) -> None:
-        """θ^l ← P_l θ^l for every coupled layer, P_l = (I + 2η Lap(c_l))⁻¹ (`weights.prox_matrix`): the exact
-        proximal step of the coupling taken by all networks at once after their optimizer step."""
-        with torch.no_grad():
-            for k, l in self.layer_of.items():
-                if l in self.prox_layers:
-                    theta = torch.stack([p[k] for p in self.named])                  # (n, *shape)
-                    new = (self.prox[l] @ theta.reshape(self.n, -1)).view_as(theta)
-                    for i, p in enumerate(self.named):
-                        p[k].copy_(new[i])
-
-    def _steps_on_device(self) -> None:
-        """Capturable Adam counts steps on the device: give each parameter's state one tensor for good."""
-        moving = [(p, st) for p, st in self.optimizer.state.items() if "step" in st and st["step"] is not self.steps.get(p)]
-        if moving:
-            values = torch.stack([st["step"] for _, st in moving]).to(self.totals.device)   # one copy for all
-            for (p, st), v in zip(moving, values):
-                dev = self.steps.setdefault(p, torch.zeros((), dtype=st["step"].dtype, device=p.device))
-                dev.copy_(v)
-                st["step"] = dev
-
-    def _against(self, task: BatchedTask) -> tuple:
-        """What a recorded step depends on outside itself: the task, the optimizer's settings (fixed in
-        the recording), and where the parameters and the optimizer's state lie."""
-        settings = tuple((k, v) for k, v in self.optimizer.param_groups[0].items() if k != "params") \
-            + (("precision", self.precision.mode),)
-        addresses = tuple(t.data_ptr() for p, st in self.optimizer.state.items() for t in (p, *st.values()))
-        return task, settings, addresses
-
-    def _rows(self, group: list[int]) -> torch.Tensor | None:
+    def rows(self, group: list[int]) -> torch.Tensor | None:
+        """A group's indices on the device (None: all n networks)."""
         if len(group) == self.n:
             return None
         key = tuple(group)
@@ -272,71 +165,93 @@ class BatchedRounds:
             self.index[key] = torch.tensor(group, device=self.totals.device)
         return self.index[key]
 
+
+class BatchedRounds:
+    """The batched schedule, called once per round with the arguments of `bcd.train_round`.
+
+    Keep one for all the rounds of an ensemble: with `graphs` (default: on a CUDA device) a step
+    of all n networks is recorded as a CUDA graph once per batch shape after `warmup_steps` eager
+    steps of that shape, and replayed after (`cuda_graphs.StepGraphs`).
+    """
+
+    def __init__(self, graphs: bool | None = None, warmup_steps: int = WARMUP_STEPS) -> None:
+        self.graphs = graphs                                       # None: on a CUDA device
+        self.recorder = StepGraphs(warmup_steps)
+        self.stacked: Stacked | None = None                        # the ensemble of the last round
+        self.optimizer: torch.optim.Optimizer | None = None        # the round's, over every network's state
+        self.coupled: list[bool] = []                              # layers whose pull eager steps add
+        self.prox_layers: set[int] = set()                         # layers of `--apply prox`'s step
+        self.prox: torch.Tensor | None = None                      # their (L, n, n) proximal matrices
+        self.precision: Precision = FULL                           # set per round (bf16-mixed or 32)
+
+    # -- a round's setup ---------------------------------------------------------------------------------------
+    def _bind(self, ens: Ensemble, c: torch.Tensor, task: BatchedTask, prox: float | None = None) -> Stacked:
+        """Before a round: set up for a new ensemble; copy in the modules' statistics and this round's
+        anchor terms (zero with `prox`: the coupling is then the proximal step `_prox`, not a gradient);
+        build the round's optimizer over every network's state."""
+        if self.stacked is None or self.stacked.ens is not ens:
+            self.stacked = Stacked(ens)
+            on_gpu = ens.params[0][0][0].device.type == "cuda"
+            self.recorder.reset(enabled=(self.graphs is not False) and on_gpu)
+        s = self.stacked
+        with torch.no_grad():
+            for k, stacked in s.buffers.items():                    # the modules' statistics (a resume loads them)
+                torch.stack([b[k] for b in s.own], out=stacked)
+            two_strength, mix = anchor_terms(c.to(device=s.mix.device, dtype=s.mix.dtype))
+            s.two_strength.copy_(two_strength if prox is None else torch.zeros_like(two_strength))
+            s.mix.copy_(mix)
+            s.totals.zero_()
+        coupled = c.flatten(1).any(dim=1).tolist()
+        self.coupled = coupled if prox is None else [False] * len(coupled)      # eager steps skip uncoupled layers
+        self.prox_layers = {l for l, on in enumerate(coupled) if on} if prox is not None else set()
+        self.prox = prox_matrix(c, prox).to(device=s.mix.device, dtype=s.mix.dtype) if self.prox_layers else None
+        opts = [opt for (opt,) in ens.optimizers]
+        self.optimizer = one_optimizer(opts, **self.recorder.optimizer_overrides(opts[0].defaults))
+        self.optimizer.zero_grad(set_to_none=True)                  # only networks with a batch step
+        self.recorder.prepare(self.optimizer, task, self.precision.mode)
+        return s
+
+    def _unbind(self, s: Stacked) -> None:
+        """After a round: the statistics back into each module, the step counts back to the CPU."""
+        with torch.no_grad():
+            for i, b in enumerate(s.own):
+                for k, buf in b.items():
+                    buf.copy_(s.buffers[k][i])
+        self.recorder.release(self.optimizer)
+
     # -- one step ----------------------------------------------------------------------------------------------
-    def _step(self, task: BatchedTask, group: list[int], x: torch.Tensor, target: torch.Tensor,
-              every_layer: bool = False) -> None:
+    def _gradients(self, s: Stacked, task: BatchedTask, group: list[int], x: torch.Tensor, target: torch.Tensor,
+                   every_layer: bool = False) -> None:
         """Gradients of the networks `group` (eq. 6: data loss + the pull on live θ); their losses summed
         into `totals`. With `every_layer`, uncoupled layers get their (zero) pull too: a recorded
         step serves every coupling."""
-        rows = self._rows(group)
+        rows = s.rows(group)
         with torch.no_grad():
-            theta = {k: torch.stack([p[k] for p in self.named]) for k in self.named[0]}  # (n, *shape): the live θ
-        losses, g = _forward_backward(self._ens, task, rows, theta, self.buffers, x, target, self.precision)
+            theta = {k: torch.stack([p[k] for p in s.named]) for k in s.named[0]}   # (n, *shape): the live θ
+        losses, g = _forward_backward(s.ens, task, rows, theta, s.buffers, x, target, self.precision)
         with torch.no_grad():
-            for k, l in self.layer_of.items():                                 # + the pull of eq. 6
+            for k, l in s.layer_of.items():                                    # + the pull of eq. 6
                 if every_layer or self.coupled[l]:
-                    p = pull(theta[k], self.two_strength[l], self.mix[l])
+                    p = pull(theta[k], s.two_strength[l], s.mix[l])
                     g[k] += p if rows is None else p[rows]
             if rows is None:
-                self.totals.add_(losses * x.shape[1])
+                s.totals.add_(losses * x.shape[1])
             else:
-                self.totals.index_add_(0, rows, losses * x.shape[1])
+                s.totals.index_add_(0, rows, losses * x.shape[1])
         for k, v in g.items():                                                 # all steps after all gradients
             for i, grad in zip(group, v.unbind(0)):
-                self.named[i][k].grad = grad
+                s.named[i][k].grad = grad
 
-    def _full_step(self, task: BatchedTask, inputs: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """A step of all n networks on batches of one shape, the optimizer's included: eager while that
-        shape warms up, then recorded once and replayed."""
-        xs, targets = zip(*inputs)
-        shape = (torch.Size((self.n, *xs[0].shape)), xs[0].dtype, torch.Size((self.n, *targets[0].shape)),
-                 targets[0].dtype)                                     # of the stacked batch
-        if shape in self.recordings:
-            recording = self.recordings[shape]
-            torch.stack(xs, out=recording.x)                           # the batch where the recording reads it
-            torch.stack(targets, out=recording.target)
-            recording.graph.replay()
-            return
-        x, target = torch.stack(xs), torch.stack(targets)
-        every = list(range(self.n))
-        states = [bool(st) for st in self.optimizer.state.values()]
-        if self.warm.get(shape, 0) < self.warmup_steps or (any(states) and not all(states)):   # state made on a step
-            side = torch.cuda.Stream()                                  # warm up off the capturing stream
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                self._step(task, every, x, target, every_layer=True)
-                self.optimizer.step()
-            torch.cuda.current_stream().wait_stream(side)
-            self.warm[shape] = self.warm.get(shape, 0) + 1
-            return
-        self._steps_on_device()
-        self.optimizer.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
-        try:
-            with torch.cuda.graph(graph):                              # records; runs nothing
-                self._step(task, every, x, target, every_layer=True)
-                self.optimizer.step()
-        except RuntimeError as e:                                     # step eagerly from now on
-            cause = e.__context__ or e                                 # (ending the capture raises a second error)
-            warnings.warn(f"recording the batched step as a CUDA graph failed, the steps run eagerly: {cause}",
-                          RuntimeWarning, stacklevel=2)
-            self.use_graphs = False
-            self.optimizer.zero_grad(set_to_none=True)
-            self._step(task, every, x, target)
-            self.optimizer.step()
-            return
-        self.recordings[shape] = Recording(graph, x, target, self._against(task))
-        graph.replay()
+    def _prox(self, s: Stacked) -> None:
+        """θ^l ← P_l θ^l for every coupled layer, P_l = (I + 2η Lap(c_l))⁻¹ (`weights.prox_matrix`): the exact
+        proximal step of the coupling taken by all networks at once after their optimizer step."""
+        with torch.no_grad():
+            for k, l in s.layer_of.items():
+                if l in self.prox_layers:
+                    theta = torch.stack([p[k] for p in s.named])                    # (n, *shape)
+                    new = (self.prox[l] @ theta.reshape(s.n, -1)).view_as(theta)
+                    for i, p in enumerate(s.named):
+                        p[k].copy_(new[i])
 
     # -- one round ---------------------------------------------------------------------------------------------
     def __call__(self, ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: BatchedTask, *,
@@ -350,7 +265,7 @@ class BatchedRounds:
         the mean data loss f_i of each network over the round. `stats` is left empty: only GAN tasks
         report per-batch statistics, and they train with `bcd`.
         """
-        if not (hasattr(task, "inputs") and hasattr(task, "criterion")):
+        if not task.one_loss:
             raise UserError(f"--schedule batched needs one loss per network; {getattr(task, 'name', 'this')} runs "
                             "use --schedule bcd")
         if precision.mode == "16-mixed":
@@ -359,7 +274,12 @@ class BatchedRounds:
         n = ens.n
         gens = [generator(seed, *key, ens.names[i]) for i in range(n)]
         batches = [iter(d.train.batches(batch_size, g)) for d, g in zip(domains, gens)]
-        self._bind(ens, c, task, prox)
+        s = self._bind(ens, c, task, prox)
+        every = list(range(n))
+
+        def full_step_gradients(x: torch.Tensor, target: torch.Tensor, every_layer: bool) -> None:
+            self._gradients(s, task, every, x, target, every_layer)
+
         try:
             live = list(range(n))
             for step in count():
@@ -371,25 +291,27 @@ class BatchedRounds:
                 stepped = False
                 for group in same_size_groups({i: idx[i].numel() for i in live}):
                     torch.manual_seed(derive_seed(seed, *key, "noise", step, group[0]))   # dropout: the same on a rerun
-                    if self.use_graphs and len(group) == n:
-                        self._full_step(task, [inputs[i] for i in group])           # steps the optimizer too
+                    if self.recorder.enabled and len(group) == n:                  # steps the optimizer too
+                        xs, targets = zip(*(inputs[i] for i in group))
+                        self.recorder.step(self.optimizer, full_step_gradients, list(xs), list(targets), task,
+                                           precision.mode)
                         stepped = True
                     else:
-                        self._step(task, group, *(torch.stack(parts) for parts in zip(*(inputs[i] for i in group))))
+                        self._gradients(s, task, group, *(torch.stack(parts) for parts in zip(*(inputs[i] for i in group))))
                 if not stepped:
                     self.optimizer.step()
                 if self.prox is not None:
-                    self._prox()
+                    self._prox(s)
                 self.optimizer.zero_grad(set_to_none=True)
                 if on_step:
                     for _ in live:
                         on_step()
         except BaseException:
             with contextlib.suppress(Exception):                      # keep the error that ended the round
-                self._unbind()
+                self._unbind(s)
             raise
-        self._unbind()
-        return [t / len(d.train) for t, d in zip(self.totals.tolist(), domains)]
+        self._unbind(s)
+        return [t / len(d.train) for t, d in zip(s.totals.tolist(), domains)]
 
 
 def train_round_batched(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task: BatchedTask, *,

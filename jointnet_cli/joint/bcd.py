@@ -16,7 +16,7 @@ per network, with anchors refreshed before every step.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator
 
 import torch
 
@@ -25,10 +25,7 @@ from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.precision import FULL, Precision
 from jointnet_cli.joint.weights import anchor_coefficients, anchor_strengths, prox_fraction
 from jointnet_cli.seeding import derive_seed, generator
-
-
-class Task(Protocol):
-    def loss(self, net, split, idx, gen) -> torch.Tensor: ...
+from jointnet_cli.tasks import Task
 
 
 Anchor = tuple[float, list[torch.Tensor]]   # (C_il, m_il as tensors shaped like θ_i^l's parameters)
@@ -93,7 +90,7 @@ def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor,
     net, opts = ens.nets[i], ens.optimizers[i]
     if prox is not None:
         apply_prox(ens.params[i], anchor, prox)
-    if hasattr(task, "step"):            # tasks with several players run their own update order
+    if not task.one_loss:                # tasks with several players run their own update order
         couple = (lambda only=None: None) if prox is not None else \
             (lambda only=None: add_coupling_grad(ens.params[i], anchor, only))
         with precision.autocast():                                  # (GAN players: bf16-mixed or 32)

@@ -30,7 +30,7 @@ from jointnet_cli.store.tensors import load_tensors, save_tensors
 from jointnet_cli.runs.config import RunConfig
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.seeding import derive_seed, generator
-from jointnet_cli.tasks import make_task
+from jointnet_cli.tasks import Task, make_task
 
 
 EXPLODED = 1e6   # a mean data loss beyond this is treated as divergence
@@ -95,7 +95,7 @@ class Session:
     cfg: RunConfig
     domains: list[DomainData]
     ens: Ensemble
-    task: object
+    task: Task
     device: torch.device
     reporter: Reporter = field(default_factory=Reporter)
     window_labels: list[str] | None = None       # "G w1", … for a GAN's players; default "w1", …
@@ -188,7 +188,7 @@ class Session:
         if self.cfg.schedule == "auto":
             if self.cfg.block == "step" or self.cfg.precision == "16-mixed":   # bcd's own settings decide
                 return "bcd"
-            small = self.cfg.arch in BATCHED_ON_GPU and hasattr(self.task, "criterion")
+            small = self.cfg.arch in BATCHED_ON_GPU and self.task.one_loss
             return "batched" if self.device.type == "cuda" and small else "bcd"
         return self.cfg.schedule
 
@@ -238,15 +238,7 @@ class Session:
                     prox=self.cfg.lr if self.cfg.apply == "prox" else None, precision=self.precision,
                 )
                 seconds = time.perf_counter() - t0
-                kept = (f"its epoch {epoch} is kept" if epoch else "nothing of it was saved") + \
-                    "; rerun with a smaller --lr (it applies from there on)"
-                for name, v in zip(self.ens.names, losses):
-                    if not math.isfinite(v) or abs(v) > EXPLODED:
-                        raise RunFailure(f"training diverged: the loss of {name} became {v:.4g} in {stage} epoch "
-                                         f"{epoch + 1}; {kept}")
-                if bad := self.ens.first_non_finite():          # parameters, BatchNorm statistics, Adam state
-                    raise RunFailure(f"training diverged: {bad[0]}'s {bad[1]} holds NaN or inf after {stage} epoch "
-                                     f"{epoch + 1}; {kept}")
+                self.check_not_diverged(losses, stage, epoch)
                 old = entry.get("progress")
                 entry["progress"] = self.snapshots.save(f"{prefix}-e{epoch + 1:04d}", stage=stage,
                                                        iteration=iteration, epoch=epoch + 1)
@@ -265,21 +257,34 @@ class Session:
             self.reporter.finish()
         return losses
 
+    def check_not_diverged(self, losses: list[float], stage: str, epoch: int) -> None:
+        """Before epoch `epoch`'s snapshot: stop (RunFailure) on a non-finite or exploded data loss, or on NaN/inf in
+        any parameter, BatchNorm statistic or optimizer state, naming dataset, tensor and epoch."""
+        kept = (f"its epoch {epoch} is kept" if epoch else "nothing of it was saved") + \
+            "; rerun with a smaller --lr (it applies from there on)"
+        for name, v in zip(self.ens.names, losses):
+            if not math.isfinite(v) or abs(v) > EXPLODED:
+                raise RunFailure(f"training diverged: the loss of {name} became {v:.4g} in {stage} epoch "
+                                 f"{epoch + 1}; {kept}")
+        if bad := self.ens.first_non_finite():
+            raise RunFailure(f"training diverged: {bad[0]}'s {bad[1]} holds NaN or inf after {stage} epoch "
+                             f"{epoch + 1}; {kept}")
+
     def data_loss_at_parameters(self, batch_size: int = 256) -> dict[str, float] | None:
         """f_i of every network at its current parameters on its whole training split (`data_loss_on`).
         None for tasks without one loss (GAN) and under torchrun."""
-        if not hasattr(self.task, "criterion") or self.group.distributed:
+        if not self.task.one_loss or self.group.distributed:
             return None
         return {dom.name: self.data_loss_on(i, i, batch_size) for i, dom in enumerate(self.domains)}
 
     @torch.no_grad()
     def data_loss_on(self, net_index: int, data_index: int, batch_size: int = 256) -> float:
         """f_j(θ_i): network i's training loss on dataset j's whole training split (for a GAN, its
-        discriminator's loss on j's real images, `real_loss`): batches in order, holes and augmentations
+        discriminator's loss on j's real images): the task's `fit_loss`; batches in order, holes and augmentations
         from a generator seeded by the run seed and dataset j (the same for every network), eval-mode
         statistics; summed over samples, divided once."""
         net, dom = self.ens.nets[net_index], self.domains[data_index]
-        loss = self.task.real_loss if hasattr(self.task, "real_loss") else self.task.loss
+        loss = self.task.fit_loss
         was = net.training
         net.eval()
         gen = generator(self.cfg.seed, "objective", dom.name)

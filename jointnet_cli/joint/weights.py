@@ -231,17 +231,20 @@ def prox_fraction(strength: torch.Tensor | float, eta: float) -> torch.Tensor | 
     return 2 * eta * strength / (1 + 2 * eta * strength)
 
 
+def anchor_weights(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 9 for every network at once, from a layer's (n, n) coupling or all layers' (L, n, n):
+    C_i = Σ_j c_ij (…, n), the strength pulling θ_i to its anchor, and c_ij / C_i (…, n, n), the
+    mixing weights of the anchor m_i = Σ_j c_ij θ_j / C_i. A row with C_i = 0 mixes nothing (all zero)."""
+    strengths = c.sum(dim=-1)
+    return strengths, c / strengths.clamp_min(torch.finfo(c.dtype).tiny)[..., None]
+
+
 def anchor_strengths(c: torch.Tensor, i: int) -> torch.Tensor:
-    """C_il = Σ_j c_ijl: (L,), the strength pulling θ_i^l to its anchor (eq. 9)."""
-    return c[:, i, :].sum(dim=1)
+    """C_il = Σ_j c_ijl: (L,), network i's strengths (eq. 9, `anchor_weights`)."""
+    return anchor_weights(c)[0][:, i]
 
 
 def anchor_coefficients(c: torch.Tensor, i: int) -> torch.Tensor:
-    """c_ijl / C_il: (L, n), the mixing weights of the anchor m_il = Σ_j c_ijl θ_j^l / C_il (eq. 9).
-
-    Rows of layers with C_il = 0 are zero (such layers are not coupled).
-    """
-    strengths = anchor_strengths(c, i)
-    coef = c[:, i, :] / strengths.clamp_min(torch.finfo(torch.float64).tiny)[:, None]
-    coef[strengths == 0] = 0
-    return coef
+    """c_ijl / C_il: (L, n), network i's anchor mixing weights (eq. 9, `anchor_weights`); zero rows
+    for layers with C_il = 0 (such layers are not coupled)."""
+    return anchor_weights(c)[1][:, i, :]

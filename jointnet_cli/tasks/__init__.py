@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
+
 from jointnet_cli.errors import UserError
 
+if TYPE_CHECKING:
+    import torch
 
-def make_task(name: str, *, hole: int = 22, classes_per_head: int = 0, augment=None, gan: dict | None = None):
+
+class Task(Protocol):
+    """What training, learned groups and evaluation ask of every task (ae, classify, gan).
+
+    `one_loss` tells the two kinds apart: True for one loss per network (`loss`, built from `inputs` and
+    `criterion`, which the batched schedule vmaps over networks); False for several players that the task
+    steps in its own order (`step`: the GAN's discriminator and generator).
+    """
+
+    name: str
+    primary_metric: str
+    higher_is_better: bool
+    one_loss: bool
+
+    def fit_loss(self, net, split, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """How well `net` fits a mini-batch of a dataset's training images (learned groups' transfer ratios)."""
+        ...
+
+    def evaluate(self, net, split, *, seed: int, dataset: str) -> dict:
+        """The test metrics training scores after each epoch."""
+        ...
+
+
+def make_task(name: str, *, hole: int = 22, classes_per_head: int = 0, augment=None, gan: dict | None = None) -> Task:
     """The task object: `loss(net, split, idx, gen)`, `evaluate(net, split, seed=, dataset=)`, metric names."""
     if name == "ae":
         from jointnet_cli.tasks.ae import AeTask

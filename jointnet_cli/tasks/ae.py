@@ -38,16 +38,12 @@ class AeTask:
     name = "ae"
     primary_metric = "mse"        # lower is better
     higher_is_better = False
+    one_loss = True               # one loss per network: `inputs` + `criterion` (the batched schedule can vmap it)
     directions = {"mse": False, "mse_hole": False, "psnr": True, "ssim": True, "psnr_hole": True,
                   "ssim_hole": True}   # metric → higher is better
 
     def __init__(self, hole: int = 22):
         self.hole = hole
-
-    def check_size(self, image_size: int) -> str | None:
-        if self.hole >= image_size:
-            return f"--hole {self.hole} must be smaller than the image size {image_size}"
-        return None
 
     def inputs(self, split: SplitTensors, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """One training mini-batch as (network input I ⊙ M, target I), holes drawn from `gen`."""
@@ -63,6 +59,8 @@ class AeTask:
         """f_i on one mini-batch: MSE between G(I ⊙ M) and I."""
         x, target = self.inputs(split, idx, gen)
         return self.criterion(net(x), target)
+
+    fit_loss = loss                # how well a network fits a dataset (learned groups' transfer ratios)
 
     @torch.no_grad()
     def evaluate(self, net: nn.Module, split: SplitTensors, *, seed: int, dataset: str,

@@ -20,13 +20,11 @@ class ClassifyTask:
     name = "classify"
     primary_metric = "accuracy"      # higher is better
     higher_is_better = True
+    one_loss = True                  # one loss per network: `inputs` + `criterion` (the batched schedule can vmap it)
 
     def __init__(self, classes_per_head: int, augment: Augment | None = Augment()):
         self.k = classes_per_head
         self.augment = augment
-
-    def check_size(self, image_size: int) -> str | None:
-        return None
 
     def logits_for(self, logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """For a multi-head (shared) network, the logits of each sample's own dataset head and its class."""
@@ -50,6 +48,8 @@ class ClassifyTask:
         """f_i on one mini-batch: cross-entropy of the network's logits."""
         x, labels = self.inputs(split, idx, gen)
         return self.criterion(net(x), labels)
+
+    fit_loss = loss                # how well a network fits a dataset (learned groups' transfer ratios)
 
     @torch.no_grad()
     def evaluate(self, net: nn.Module, split: SplitTensors, *, seed: int, dataset: str,

@@ -38,6 +38,7 @@ class GanTask:
     name = "gan"
     primary_metric = "swd"       # lower is better
     higher_is_better = False
+    one_loss = False             # two players, stepped in their own order by `step`
 
     def __init__(self, kind: str, *, nz: int, lr_betas: tuple[float, float] = (0.5, 0.999),
                  gamma: float = 0.5, lambda_k: float = 0.001, g_layers: frozenset[int] = frozenset(),
@@ -45,9 +46,6 @@ class GanTask:
         self.kind, self.nz, self.betas = kind, nz, lr_betas
         self.gamma, self.lambda_k = gamma, lambda_k
         self.g_layers, self.d_layers = g_layers, d_layers      # indices of each player's coupled layers
-
-    def check_size(self, image_size: int) -> str | None:
-        return None
 
     def optimizers(self, net: nn.Module, lr: float) -> list[torch.optim.Optimizer]:
         """One Adam per player: [discriminator, generator]."""
@@ -111,6 +109,8 @@ class GanTask:
             d_real = net.D(real)
             return nn.functional.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
         return (real - net.D(real)).abs().mean()
+
+    fit_loss = real_loss           # how well a network fits a dataset (learned groups' transfer ratios)
 
     @torch.no_grad()
     def sample(self, net, count: int, gen: torch.Generator, batch_size: int = 256) -> torch.Tensor:

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from jointnet_cli.data.loader import DomainData, SplitTensors, load_domains
-from jointnet_cli.joint.batched import WARMUP_STEPS, BatchedRounds, anchor_terms, pull, train_round_batched
+from jointnet_cli.joint.batched import BatchedRounds, anchor_terms, pull, train_round_batched
+from jointnet_cli.joint.cuda_graphs import WARMUP_STEPS
 from jointnet_cli.joint.bcd import train_round
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.irls import run_irls
@@ -177,14 +178,14 @@ def test_recorded_batched_steps_replay_exactly_what_eager_steps_compute(synth_di
             losses = [train(ens, c * (r + 1), domains, task, batch_size=6, seed=0, key=("round", r))
                       for train, ens in zip(rounds.values(), (graphed, eager))]
             assert losses[0] == losses[1], r
-            recorded.append(len(rounds["graphed"].recordings))
+            recorded.append(len(rounds["graphed"].recorder.recordings))
     # one full step a round (6 images each): WARMUP_STEPS rounds warm up, then it is recorded and replayed
     w = WARMUP_STEPS
     if resume is None:
         assert recorded == [0] * w + [1] * (w + 2)
     else:                                                         # new state: warm up and record again
         assert recorded == [0] * w + [1] + [0] * w + [1]
-    assert not rounds["eager"].recordings
+    assert not rounds["eager"].recorder.recordings
 
     for a, b in zip(graphed.nets, eager.nets):
         for k, v in b.state_dict().items():                       # parameters and each network's BatchNorm statistics

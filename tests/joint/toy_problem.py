@@ -28,6 +28,9 @@ class Additive(nn.Module):
 
 class Regression:
     name = "toy"
+    primary_metric = "mse"
+    higher_is_better = False
+    one_loss = True
 
     def inputs(self, split, idx, gen):
         return split.images[idx], split.labels[idx]
@@ -37,6 +40,8 @@ class Regression:
 
     def loss(self, net, split, idx, gen):
         return self.criterion(net(split.images[idx]), split.labels[idx])
+
+    fit_loss = loss
 
     def evaluate(self, net, split, *, seed, dataset):
         with torch.no_grad():
