@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import fields, replace
@@ -16,6 +17,7 @@ from typing import Any, Iterator
 from jointnet_cli.errors import UserError, leave_to_rank_0
 from jointnet_cli.joint.distributed import Group, check_world
 from jointnet_cli.joint.irls import run_irls
+from jointnet_cli.joint.learned_groups import run_learned_groups
 from jointnet_cli.joint.reporter import Reporter
 from jointnet_cli.joint.device import resolve_device
 from jointnet_cli.joint.session import Session
@@ -24,7 +26,7 @@ from jointnet_cli.runs.config import TASK_ONLY, RunConfig, lambda_grid
 from jointnet_cli.runs.configure import configure_run, record_lr_change, stage_updates
 from jointnet_cli.runs.logbook import Logbook, check_logger
 from jointnet_cli.runs.rundir import RunDir, data_dir_record, run_data_dir
-from jointnet_cli.store.atomic import check_folder
+from jointnet_cli.store.atomic import atomic_write_json, check_folder, read_json
 from jointnet_cli.wording import plural
 
 
@@ -148,10 +150,14 @@ class TrialReporter(Reporter):
 
 
 def search_lambda(session: Session, *, data_dir: Path, device: str) -> float:
-    """`--lambda auto`: one short trial run per λ of the grid, each trained on part of every training
-    split and scored on the seeded rest (`evaluate_on = holdout`: the test split is never opened); the
-    best mean score wins. Trials are ordinary run directories under RUN/lambda-search/ (they resume);
-    the grid, scores, seconds and choice are recorded in state.json["lambda_search"]."""
+    """`--lambda auto`: a trial per λ of the grid, each trained on part of every training split and scored
+    on the seeded rest (`evaluate_on = holdout`: the test split is never opened); the best mean score wins.
+
+    What comes before IRLS does not depend on λ, so it is trained once: a *trunk* run (the run's own warm
+    start and start — learned groups or shareall — on the trials' data) under RUN/lambda-search/trunk.
+    Each trial is a copy of the trunk (`lambda-search/lambda-X`) that runs its λ's IRLS for about
+    1/len(grid) of the run's iterations. Everything resumes; the grid, scores, epochs, seconds and choice
+    are recorded in state.json["lambda_search"]."""
     cfg, task = session.cfg, session.task
     state = session.snapshots.read_state()
     search = state.setdefault("lambda_search", {"grid": lambda_grid(cfg.lambda_grid), "holdout": cfg.holdout,
@@ -159,20 +165,33 @@ def search_lambda(session: Session, *, data_dir: Path, device: str) -> float:
     if "chosen" in search:
         return float(search["chosen"])
     grid = search["grid"]
+    folder = session.run.path / "lambda-search"
+    trunk_path = folder / "trunk"
+    if "trunk" not in search:
+        session.reporter.message(f"--lambda auto: the trials' shared warm start and start, on {1 - cfg.holdout:.0%} "
+                                 "of each training split")
+        t0 = time.perf_counter()
+        with training_session(trunk_path, trial_settings(cfg, grid[0], len(grid)), data_dir=data_dir, device=device,
+                              reporter=TrialReporter(session.reporter)) as trunk:
+            run_before_irls(trunk)
+            epochs = trunk.snapshots.read_state()["warmstart"]["epochs"] + trunk.cfg.start_budget
+        search["trunk"] = {"run": session.run.relative(trunk_path), "epochs": epochs,
+                           "seconds": time.perf_counter() - t0}
+        session.snapshots.write_state(state)
     for number, lam in enumerate(grid, 1):
         key = f"{lam:g}"
         if key in search["scores"]:
             continue
-        path = session.run.path / "lambda-search" / f"lambda-{key}"
+        path = folder / f"lambda-{key}"
         session.reporter.message(f"--lambda auto: trial {number} of {len(grid)}, λ = {key} "
                                  f"(scored on {cfg.holdout:.0%} held out of each training split)")
         t0 = time.perf_counter()
+        branch_from(trunk_path, path, lam)
         with training_session(path, trial_settings(cfg, lam, len(grid)), data_dir=data_dir, device=device,
                               reporter=TrialReporter(session.reporter)) as trial:
-            run_warmstart(trial)
             run_irls(trial)
             scores = [m[task.primary_metric] for m in trial.evaluate().values()]
-            epochs = trial_budget(trial)
+            epochs = trial_budget(trial) - search["trunk"]["epochs"]
         search["scores"][key] = sum(scores) / len(scores)
         search["trials"][key] = {"run": session.run.relative(path), "epochs": epochs,
                                  "seconds": time.perf_counter() - t0}
@@ -185,17 +204,38 @@ def search_lambda(session: Session, *, data_dir: Path, device: str) -> float:
     return search["chosen"]
 
 
+def run_before_irls(session: Session) -> None:
+    """Everything of the joint method that λ does not touch: the warm start (with a shareall start) and,
+    with learned groups, the groups' networks."""
+    run_warmstart(session)
+    if session.cfg.start_method == "groups":
+        run_learned_groups(session, session.snapshots.read_state()["warmstart"]["checkpoint"])
+
+
+def branch_from(trunk: Path, path: Path, lam: float) -> None:
+    """A λ trial's run directory: a copy of the trunk's (configuration, state, checkpoints) with its own λ,
+    put in place in one rename. A copy killed half-way is removed and redone (the run's lock, held by the
+    command, covers RUN/lambda-search)."""
+    if path.exists():
+        return
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.copytree(trunk, tmp, ignore=shutil.ignore_patterns(".lock", "report", "tb", ".*.tmp"))
+    config = read_json(tmp / "config.json", "config.json")
+    atomic_write_json(tmp / "config.json", {**config, "lambda": lam})
+    os.replace(tmp, path)
+
+
 def trial_settings(cfg: RunConfig, lam: float, trials: int) -> dict[str, Any]:
-    """The settings of one λ trial: the run's own, with that λ, scored on held-out data, and a budget of
-    about 1/trials of the run's (warm start, IRLS iterations and shareall start each scaled, ≥ 1), so the
-    whole search costs about one run."""
+    """The settings of the trunk and of one λ trial: the run's own, with that λ, scored on held-out data;
+    the warm start and start as the run's (the trunk trains them once), IRLS about 1/trials of the run's
+    iterations (≥ 1), so the whole search costs about one run on the trials' share of the data."""
     other_tasks = {k for task, keys in TASK_ONLY.items() if task != cfg.task for k in keys}
     given = {f.name: getattr(cfg, f.name) for f in fields(RunConfig)
              if f.name not in ("extra", "sync_every", *other_tasks)}
     given.update(datasets=",".join(cfg.datasets), lam=lam, evaluate_on="holdout", eval_every=0,   # scored once, at the end
-                 epochs=max(1, round(cfg.epochs / trials)), max_iters=max(1, round(cfg.max_iters / trials)))
-    if cfg.start_epochs:                                     # (0: the trial's own warm-start epochs)
-        given["start_epochs"] = max(1, round(cfg.start_epochs / trials))
+                 max_iters=max(1, round(cfg.max_iters / trials)))
     given.pop("lambda_grid")                                  # a trial has its λ
     return given
 

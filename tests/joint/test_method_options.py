@@ -266,6 +266,14 @@ def test_lambda_auto_never_reads_the_test_split(cli, synth_dir, tmp_path, monkey
     assert search["chosen"] == float(best)
     trial = json.loads((run / "lambda-search/lambda-1/config.json").read_text())
     assert trial["evaluate_on"] == "holdout" and trial["lambda"] == 1.0
+    # what λ does not touch is trained once: the trunk's warm start and learned groups, which every trial starts from
+    trunk = json.loads((run / "lambda-search/trunk/state.json").read_text())
+    assert "irls" not in trunk and trunk["start"]["checkpoint"]
+    assert search["trunk"]["epochs"] == 1 + 1                                 # warm start + learned groups (1 each)
+    for key in ("0.01", "1"):
+        branch = json.loads((run / f"lambda-search/lambda-{key}/state.json").read_text())
+        assert branch["warmstart"] == trunk["warmstart"] and branch["start"] == trunk["start"]
+        assert len(branch["irls"]["iterations"]) == 1 and search["trials"][key]["epochs"] == 1
     assert json.loads((run / "config.json").read_text())["lambda"] == "auto"
     # a rerun does not search again
     read.clear()
@@ -335,3 +343,26 @@ def test_eval_every_scores_only_where_asked_and_always_at_the_end(cli, synth_dir
     from jointnet_cli.report.evaluate import curves
 
     assert [e for e, _ in curves({"warmstart": ws}, "mse")["joint"]] == [2, 3]
+
+
+def test_a_lambda_trial_is_a_copy_of_the_trunk_with_its_own_lambda_and_a_killed_copy_is_redone(tmp_path):
+    from jointnet_cli.joint.stages import branch_from
+
+    trunk = tmp_path / "lambda-search" / "trunk"
+    (trunk / "checkpoints").mkdir(parents=True)
+    (trunk / "config.json").write_text(json.dumps({"lambda": 0.1, "task": "ae"}))
+    (trunk / "state.json").write_text(json.dumps({"warmstart": {"checkpoint": "checkpoints/warmstart.safetensors"}}))
+    (trunk / "checkpoints" / "warmstart.safetensors").write_bytes(b"tensors")
+    (trunk / ".lock").write_text("1")
+    stale = tmp_path / "lambda-search" / ".lambda-10.tmp-99999"       # a copy killed half-way
+    (stale / "checkpoints").mkdir(parents=True)
+    branch = tmp_path / "lambda-search" / "lambda-10"
+    branch_from(trunk, branch, 10.0)
+    assert json.loads((branch / "config.json").read_text()) == {"lambda": 10.0, "task": "ae"}
+    assert (branch / "state.json").read_text() == (trunk / "state.json").read_text()
+    assert (branch / "checkpoints" / "warmstart.safetensors").read_bytes() == b"tensors"
+    assert not (branch / ".lock").exists() and not stale.exists()
+    assert json.loads((trunk / "config.json").read_text())["lambda"] == 0.1      # the trunk is untouched
+    (branch / "state.json").write_text("{}")
+    branch_from(trunk, branch, 10.0)                                     # an existing trial is kept as it is
+    assert (branch / "state.json").read_text() == "{}"
