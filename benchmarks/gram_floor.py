@@ -1,0 +1,48 @@
+"""How fast can the weighting step's distances be on this machine? The Gram product it rests on, alone.
+
+    python benchmarks/gram_floor.py [--n 16 --params 2000000 --threads 2]
+
+`weights.layer_sq_distances` takes every pairwise distance from one Gram matrix of the stacked parameters,
+in float64 (close pairs keep their digits). This times the pieces on random parameters of the size of 16
+ae9 networks of width 32 (2.0 M each): one float32 pass over them, the float64 copy, the float64 product,
+and the float32 product for comparison. Median of 5 after one warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=16, help="networks")
+    ap.add_argument("--params", type=int, default=2_000_000, help="parameters per network")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    x = torch.randn(args.n, args.params, generator=torch.Generator().manual_seed(0))
+    xd = x.double()
+
+    def ms(f) -> float:
+        f()
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times) * 1e3
+
+    print(f"torch {torch.__version__}, {args.threads} threads, {args.n} × {args.params:,} parameters")
+    print(f"one float32 pass (sum):        {ms(lambda: x.sum()):7.1f} ms")
+    print(f"float64 copy:                  {ms(lambda: x.double()):7.1f} ms")
+    print(f"float64 Gram (of that copy):   {ms(lambda: xd @ xd.T):7.1f} ms")
+    print(f"float32 Gram:                  {ms(lambda: x @ x.T):7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
