@@ -28,10 +28,11 @@ import torch
 
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.errors import RunFailure, UserError, leave_to_rank_0
-from jointnet_cli.joint.bcd import Anchor, RoundSteps, Task, anchors
+from jointnet_cli.joint.bcd import Anchor, RoundSteps, anchors
 from jointnet_cli.joint.device import resolve_device
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.precision import FULL, Precision
+from jointnet_cli.tasks import Task
 
 
 def owned(n: int, rank: int, world: int) -> list[int]:
