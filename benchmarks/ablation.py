@@ -69,6 +69,7 @@ VARIANTS["classify"] = dict(VARIANTS["ae"])
 VARIANTS["gan"] = {k: {o: x for o, x in v.items() if o != "schedule"} for k, v in VARIANTS["ae"].items()
                    if "batched" not in k and "groups" not in k}
 VARIANTS["gan"].update({   # the gan recipe's budget is 12: warm start 2 or 4 + group start 6 + IRLS 2 or 1 × 2
+    "prox-gm-1-ws8": {"apply": "prox", "lam": 1.0, "weight": "gm", "epochs": 8, "max_iters": 2},   # 8 + 2 × 2
     "groups-1.5": {"start": "groups", "start_epochs": 6, "epochs": 2, "max_iters": 2, "group_ratio": 1.5},
     "groups-1.5-ws4": {"start": "groups", "start_epochs": 6, "epochs": 4, "max_iters": 1, "group_ratio": 1.5},
 })

@@ -25,8 +25,11 @@ float images become L (or I;16 when their values fit 16 bits). The network
 sees RGB with alpha composited over white, exactly as `prepare` fed it
 during training; grayscale outputs receive the luminance of the prediction
 (ITU-R 601, Pillow's weights) and alpha is kept unchanged everywhere.
-"""
 
+The pieces: `network` (the geometry above and the fill), `images` (decoding, encoding,
+strips, masks), `plan` (inputs, holes, outputs and their checks); `complete_images`
+here runs them.
+"""
 
 from __future__ import annotations
 
