@@ -9,12 +9,13 @@ from jointnet_cli.apply import quickstart
 
 @pytest.fixture
 def tiny_quickstart(monkeypatch):
-    monkeypatch.setattr(quickstart, "SETTINGS", {**quickstart.SETTINGS, "width": 4, "epochs": 1,
+    monkeypatch.setattr(quickstart, "SETTINGS", {**quickstart.SETTINGS, "width": 4, "epochs": 1, "start_epochs": 1,
                                                  "epochs_per_iter": 1, "max_iters": 1, "batch_size": 16})
     monkeypatch.setattr(quickstart, "TRAIN", 16)
     monkeypatch.setattr(quickstart, "TEST", 8)
 
 
+@pytest.mark.slow                      # end to end twice, every plot drawn both times: about 20 s
 def test_quickstart_prepares_trains_every_method_and_reports(cli, tmp_path, tiny_quickstart):
     r = cli("quickstart", "--run", tmp_path / "qs", "--data-dir", tmp_path / "data", "--device", "cpu")
     assert r.code == 0, r.err
