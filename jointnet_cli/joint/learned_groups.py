@@ -28,7 +28,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
 from jointnet_cli.joint.session import Session
-from jointnet_cli.joint.shared import head_of, train_shared
+from jointnet_cli.joint.shared import train_shared
 from jointnet_cli.runs.config import group_members
 
 
@@ -54,26 +54,6 @@ def groups_from_ratios(ratios: torch.Tensor, limit: float) -> list[str]:
     ids = fcluster(linkage(squareform(s, checks=False), method="complete"), t=limit, criterion="distance")
     order = list(dict.fromkeys(int(x) for x in ids))
     return [f"g{order.index(int(x)) + 1}" for x in ids]
-
-
-def members_mean(session: Session, members: list[int], heads_of: list[int]) -> dict[str, torch.Tensor]:
-    """The shared network's start: the mean of the members' networks (floating tensors; integer
-    buffers from the first member). A classifier's heads: head h is the mean of the members that use it."""
-    nets = [session.ens.nets[i].state_dict() for i in members]
-    head_names = set(getattr(session.ens.nets[members[0]], "head_names", ()))
-    out = {}
-    for key, first in nets[0].items():
-        if key == "class_mask":
-            continue
-        if key in head_names:
-            heads = max(heads_of) + 1
-            out[key] = torch.cat([torch.stack([nets[m][key] for m in range(len(members)) if heads_of[m] == h]).mean(0)
-                                  for h in range(heads)])
-        elif first.is_floating_point():
-            out[key] = torch.stack([net[key] for net in nets]).mean(0)
-        else:
-            out[key] = first.clone()
-    return out
 
 
 def run_learned_groups(session: Session, warmstart_checkpoint: str) -> str:
@@ -102,11 +82,9 @@ def run_learned_groups(session: Session, warmstart_checkpoint: str) -> str:
         if part.get("checkpoint"):
             continue
         session.snapshots.load(start.get("last") or warmstart_checkpoint, with_optimizer=False)   # groups done so far
-        k = getattr(session.task, "k", 0)
-        heads_of = head_of([session.domains[i] for i in members]) if k else [0] * len(members)
         name = f"start-{label}"
         train_shared(session, state, part, members=members, prefix=name, epochs=start["epochs"],
-                     initial=members_mean(session, members, heads_of))
+                     from_members_mean=True)
         part["checkpoint"] = start["last"] = session.snapshots.save(name, stage=name, epoch=start["epochs"])
         session.snapshots.drop_optimizer_state(part["checkpoint"])
         session.finish_resumable(state, part, name)

@@ -69,10 +69,31 @@ def known_groups(session: Session) -> list[str]:
     return [str(g) for g in labels]
 
 
+def members_mean(session: Session, members: list[int], heads_of: list[int]) -> dict[str, torch.Tensor]:
+    """The shared network's start: the mean of the members' networks (floating tensors; integer
+    buffers from the first member). A classifier's heads: head h is the mean of the members that use it."""
+    nets = [session.ens.nets[i].state_dict() for i in members]
+    head_names = set(getattr(session.ens.nets[members[0]], "head_names", ()))
+    out = {}
+    for key, first in nets[0].items():
+        if key == "class_mask":
+            continue
+        if key in head_names:
+            heads = max(heads_of) + 1
+            out[key] = torch.cat([torch.stack([nets[m][key] for m in range(len(members)) if heads_of[m] == h]).mean(0)
+                                  for h in range(heads)])
+        elif first.is_floating_point():
+            out[key] = torch.stack([net[key] for net in nets]).mean(0)
+        else:
+            out[key] = first.clone()
+    return out
+
+
 def train_shared(session: Session, state: dict, entry: dict, *, members: list[int], prefix: str,
-                 epochs: int, initial: dict[str, torch.Tensor] | None = None) -> None:
-    """Train one network, from the run's initial weights (or the state dict `initial`), `epochs` epochs on
-    the union of the datasets `members`, and give it to each of them. Resumable like every stage: `entry` records the epochs done
+                 epochs: int, from_members_mean: bool = False) -> None:
+    """Train one network, from the run's initial weights (or, `from_members_mean`, the mean of the members'
+    networks: `members_mean`), `epochs` epochs on the union of the datasets `members`, and give it to each
+    of them. Resumable like every stage: `entry` records the epochs done
     and progress snapshots (`checkpoints/{prefix}-eNNNN`); the test metrics per epoch are those of the members.
     """
     domains = [session.domains[i] for i in members]
@@ -91,10 +112,10 @@ def train_shared(session: Session, state: dict, entry: dict, *, members: list[in
         shared.ens.nets[0].class_mask.copy_(torch.cat([session.ens.nets[i].class_mask for i in first]))
     if entry.get("progress"):
         shared.snapshots.load(entry["progress"])
-    elif initial is not None:
+    elif from_members_mean:
         net = shared.ens.nets[0]
         mask = {"class_mask": net.class_mask} if hasattr(net, "class_mask") else {}
-        net.load_state_dict({**initial, **mask})
+        net.load_state_dict({**members_mean(session, members, heads_of or [0] * len(members)), **mask})
 
     def members_metrics() -> dict:
         distribute(shared.ens.nets[0], session.ens, k, heads_of, members)

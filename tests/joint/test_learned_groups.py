@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from jointnet_cli.joint.baselines import joint_budget
-from jointnet_cli.joint.learned_groups import groups_from_ratios, members_mean, transfer_ratios
+from jointnet_cli.joint.learned_groups import groups_from_ratios, transfer_ratios
+from jointnet_cli.joint.shared import members_mean
 from jointnet_cli.joint.session import generator
 from jointnet_cli.joint.stages import training_session
 from jointnet_cli.runs.config import RunConfig
