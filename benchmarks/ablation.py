@@ -60,12 +60,15 @@ VARIANTS: dict[str, dict[str, dict]] = {
         "groups-1.5-short-ws": {"start": "groups", "start_epochs": 8, "epochs": 2, "max_iters": 3,
                                 "group_ratio": 1.5},
         # a longer warm start before the groups are learned (classify's networks are near chance after 4);
-        # -ws8 is the classify recipe's split since the five-seed study (README "Choosing the defaults")
+        # -ws8 was the classify recipe's split until BatchNorm recalibration (README "Classify scores were a lottery")
         "groups-1.5-ws6": {"start": "groups", "start_epochs": 6, "epochs": 6, "max_iters": 2, "group_ratio": 1.5},
         "groups-1.5-ws8": {"start": "groups", "start_epochs": 4, "epochs": 8, "max_iters": 2, "group_ratio": 1.5},
     },
 }
 VARIANTS["classify"] = dict(VARIANTS["ae"])
+VARIANTS["classify"].update({   # the seeded start with the classify recipe's long warm start: 8 + 4 × 2
+    "prox-gm-1-ws8": {"apply": "prox", "lam": 1.0, "weight": "gm", "epochs": 8, "max_iters": 4},
+})
 VARIANTS["gan"] = {k: {o: x for o, x in v.items() if o != "schedule"} for k, v in VARIANTS["ae"].items()
                    if "batched" not in k and "groups" not in k}
 VARIANTS["gan"].update({   # the gan recipe's budget is 12: warm start 2 or 4 + group start 6 + IRLS 2 or 1 × 2

@@ -86,7 +86,7 @@ def main() -> None:
     for schedule in ("fixed", "refit", "anneal"):
         for kind in ("paper", "gm"):
             def weighting() -> None:
-                d2 = jw.window_sq_distances(jw.layer_sq_distances(ens.stacks()), windows)
+                d2 = jw.window_sq_distances(jw.layer_sq_distances(ens.layer_rows()), windows)
                 refit = jw.sigma_from(d2)
                 sigma = jw.next_sigma(schedule, fixed=refit, refit=refit, previous=None, window_d2=d2, kind=kind)
                 jw.irls_weights(d2, sigma, kind)

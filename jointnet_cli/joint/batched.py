@@ -266,7 +266,7 @@ class BatchedRounds:
         report per-batch statistics, and they train with `bcd`.
         """
         if not task.one_loss:
-            raise UserError(f"--schedule batched needs one loss per network; {getattr(task, 'name', 'this')} runs "
+            raise UserError(f"--schedule batched needs one loss per network; {task.name} runs "
                             "use --schedule bcd")
         if precision.mode == "16-mixed":
             raise UserError("--precision 16-mixed trains with --schedule bcd (batched takes bf16-mixed or 32)")

@@ -46,6 +46,11 @@ class Ensemble:
         """Per layer, its parameter tensors stacked over the n networks: (n, *shape) each."""
         return layer_stacks(self.nets, self.layers)
 
+    def layer_rows(self) -> list[list[list[torch.Tensor]]]:
+        """Per layer, per parameter tensor, the n networks' tensors themselves (no copy): [l][k][i]."""
+        return [[[self.params[i][l][k] for i in range(self.n)] for k in range(len(self.params[0][l]))]
+                for l in range(self.num_layers)]
+
     # -- snapshot tensors ------------------------------------------------------
     def model_tensors(self) -> dict[str, torch.Tensor]:
         """`{dataset}/{key}` for every parameter and buffer of every network."""

@@ -60,6 +60,7 @@ def run_irls(session: Session) -> dict:
             session.snapshots.load(first, with_optimizer=False)     # dataset's Adam continues from its warm start)
 
     ir.pop("converged", None)
+    known_d2 = None       # layer distances of the current parameters once computed (the last checkpoint's eq. 4)
     while True:
         k = len(iterations) + 1
         if k > cfg.max_iters:
@@ -72,7 +73,7 @@ def run_irls(session: Session) -> dict:
             #    run's σ schedule, then w^(k) by its weight function
             before = torch.tensor(iterations[-1]["sigma"], dtype=torch.float64) \
                 if iterations and "sigma" in iterations[-1] else None
-            sigma, refit, w = jw.weighting_step(session.window_sq_distances(), schedule=cfg.sigma, fixed=sigma_ws,
+            sigma, refit, w = jw.weighting_step(session.window_sq_distances(known_d2), schedule=cfg.sigma, fixed=sigma_ws,
                                                 previous=before, kind=cfg.weight, rate=cfg.anneal)
             agreed = session.group.broadcast_json({"w": w.tolist(), "sigma": sigma.tolist(),     # ranks agree exactly
                                                    "refit": refit.tolist()})
@@ -95,6 +96,7 @@ def run_irls(session: Session) -> dict:
         # 2. optimization of eq. 8 with the weights fixed
         losses = session.train_resumable(state, current, c, stage="irls", iteration=k,
                                          epochs=cfg.epochs_per_iter, prefix=f"irls-{k:03d}")
+        known_d2 = session.layer_sq_distances()       # eq. 4 at the checkpoint, and the next weighting step's
         entry = {
             "k": k,
             "delta": current["delta"],
@@ -103,7 +105,7 @@ def run_irls(session: Session) -> dict:
             "checkpoint": session.snapshots.save(f"irls-{k:03d}", stage="irls", iteration=k,
                                                 epoch=cfg.epochs_per_iter, weights=w, sigma=sigma),
             "metrics": session.final_metrics(current),
-            "objective": objective_terms(session, c, losses, sigma, at_checkpoint=True),
+            "objective": objective_terms(session, c, losses, sigma, at_checkpoint=True, layer_d2=known_d2),
             "epochs": cfg.epochs_per_iter,
             "history": current["history"],
             "seconds": sum(h["seconds"] for h in current["history"]),

@@ -122,10 +122,10 @@ class Session:
         group = group or Group()
         built = initial_network(cfg, channels=domains[0].train.images.shape[1], num_classes=k, run=run,
                                 writer=group.writer)
-        augment = Augment(crop_scale=(cfg.crop_scale, 1.0), jitter=cfg.jitter) if cfg.augment else None
+        augment = Augment(crop_scale=(cfg.crop_scale, 1.0), jitter=cfg.jitter, flip=cfg.flip) if cfg.augment else None
         task = make_task(cfg.task, hole=cfg.hole, classes_per_head=k, augment=augment, gan=gan_settings(cfg, built))
         ens = Ensemble(list(cfg.datasets), built.model, built.layers, lr=cfg.lr, device=device, chains=built.chains,
-                       optimizers=getattr(task, "optimizers", None))
+                       optimizers=task.optimizers)
         for net, count in zip(ens.nets, classes):               # each head shows only its own classes
             net.class_mask.copy_(torch.arange(k, device=device) < count)
         return cls(run, cfg, domains, ens, task, device, reporter or Reporter(), built.window_names, group)
@@ -141,7 +141,7 @@ class Session:
 
     def layer_sq_distances(self) -> torch.Tensor:
         """(L, n, n) ‖θ_i^l − θ_j^l‖² on the current parameters."""
-        return jw.layer_sq_distances(self.ens.stacks())
+        return jw.layer_sq_distances(self.ens.layer_rows())
 
     def window_sq_distances(self, layer_d2: torch.Tensor | None = None) -> torch.Tensor:
         """(W, n, n) d_ijw² on the current parameters (or from given layer distances)."""
@@ -239,11 +239,14 @@ class Session:
                 )
                 seconds = time.perf_counter() - t0
                 self.check_not_diverged(losses, stage, epoch)
+                every = self.cfg.eval_every
+                scored = epoch + 1 == epochs or (every > 0 and (epoch + 1) % every == 0)
+                if scored:                         # what evaluation needs and training does not keep, saved too
+                    for net, domain in zip(self.ens.nets, self.domains):
+                        self.task.calibrate(net, domain.train)
                 old = entry.get("progress")
                 entry["progress"] = self.snapshots.save(f"{prefix}-e{epoch + 1:04d}", stage=stage,
                                                        iteration=iteration, epoch=epoch + 1)
-                every = self.cfg.eval_every
-                scored = epoch + 1 == epochs or (every > 0 and (epoch + 1) % every == 0)
                 history.append({"epoch": epoch + 1, "data_loss": dict(zip(self.ens.names, losses)),
                                 **({"metrics": evaluate()} if scored else {}), "seconds": seconds,
                                 "schedule": schedule,

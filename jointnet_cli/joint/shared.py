@@ -104,7 +104,7 @@ def train_shared(session: Session, state: dict, entry: dict, *, members: list[in
                             run=session.run, writer=session.group.writer)
     shared = Session(session.run, session.cfg, [union(domains, k, heads_of)],
                      Ensemble(["shared"], built.model, session.ens.layers, lr=session.cfg.lr, device=session.device,
-                              chains=session.ens.chains, optimizers=getattr(session.task, "optimizers", None)),
+                              chains=session.ens.chains, optimizers=session.task.optimizers),
                      session.task, session.device, session.reporter, group=session.group)
     session.group.share_from_writer(shared.ens, with_optimizer=False)      # under torchrun: rank 0's start
     if k:

@@ -14,8 +14,8 @@ from jointnet_cli.joint.shared import train_shared
 from jointnet_cli.wording import plural
 
 
-def objective_terms(session: Session, c: torch.Tensor, losses: list[float],
-                    sigma: torch.Tensor | None, at_checkpoint: bool = False) -> dict:
+def objective_terms(session: Session, c: torch.Tensor, losses: list[float], sigma: torch.Tensor | None,
+                    at_checkpoint: bool = False, layer_d2: torch.Tensor | None = None) -> dict:
     """Data loss per dataset (the epoch's running mean), weighted consistency (eq. 6) and, once σ is known,
     the robust objective (eq. 4).
 
@@ -23,8 +23,10 @@ def objective_terms(session: Session, c: torch.Tensor, losses: list[float],
     recomputed on the whole training split (`Session.data_loss_at_parameters`: fixed holes, eval-mode
     statistics) plus λ Σ ρ(d, σ) from the same parameters — recomputable from the checkpoint alone,
     so a user sees whether IRLS decreases it (not for GAN tasks, whose f_i needs sampling).
+    `layer_d2`: the current parameters' layer distances, when the caller has them already.
     """
-    layer_d2 = session.layer_sq_distances()
+    if layer_d2 is None:
+        layer_d2 = session.layer_sq_distances()
     terms = {
         "data_loss": dict(zip(session.ens.names, losses)),
         "weighted_consistency": jw.weighted_consistency(layer_d2, c),
@@ -73,12 +75,13 @@ def run_warmstart(session: Session) -> dict:
     losses = session.train_resumable(state, ws, c, stage="warmstart", iteration=0, epochs=cfg.epochs,
                                      prefix="warmstart")
 
-    sigma = jw.sigma_from(session.window_sq_distances())
+    layer_d2 = session.layer_sq_distances()                       # for σ and for the objective below
+    sigma = jw.sigma_from(session.window_sq_distances(layer_d2))
     ws.update(
         checkpoint=session.snapshots.save("warmstart", stage="warmstart", epoch=cfg.epochs, weights=ones, sigma=sigma),
         sigma=sigma.tolist(),
         metrics=session.final_metrics(ws),
-        objective=objective_terms(session, c, losses, sigma),
+        objective=objective_terms(session, c, losses, sigma, layer_d2=layer_d2),
         seconds=sum(h["seconds"] for h in ws["history"]),
     )
     session.finish_resumable(state, ws, "warmstart")

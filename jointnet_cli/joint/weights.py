@@ -33,23 +33,39 @@ def chain_windows(chains: list[int]) -> Windows:
 
 
 
-def layer_sq_distances(stacks: Sequence[torch.Tensor | Sequence[torch.Tensor]]) -> torch.Tensor:
+def relative_rows(part: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """The (n, P) float64 matrix of a_i = θ_i − θ_1 for one parameter tensor of every network.
+
+    `part` holds the n networks' tensors: an (n, …) stack or a list of n tensors (no stack is copied).
+    The subtraction is in the parameters' own precision, exact where θ_i is close to θ_1 (float32's
+    subtraction of numbers within a factor 2 is exact), and written widened to float64 in the same pass,
+    row by row, on the tensors' device. A pair close to each other but far from θ_1 keeps float32's
+    rounding of each a_i: a relative error of about 6e-8 · ‖θ_i − θ_1‖ / ‖θ_i − θ_j‖ per coordinate.
+    """
+    with torch.no_grad():
+        first = part[0].reshape(-1)
+        out = torch.empty(len(part), first.numel(), dtype=torch.float64, device=first.device)
+        for i, x in enumerate(part):
+            torch.sub(x.reshape(-1), first, out=out[i])
+        return out
+
+
+def layer_sq_distances(stacks: Sequence[torch.Tensor | Sequence[torch.Tensor | Sequence[torch.Tensor]]]) -> torch.Tensor:
     """‖θ_i^l − θ_j^l‖² for every layer: (L, n, n).
 
-    `stacks[l]` is layer l as one (n, P_l) matrix whose row i is θ_i^l, or as the
-    (n, …) stacks of its parameter tensors. Rows are taken relative to the first,
-    a_i = θ_i − θ_1 (distances do not change; the subtraction is exact where
-    networks are close). The Gram identity ‖a_i − a_j‖² = ‖a_i‖² + ‖a_j‖² − 2 a_i·a_j
-    gives every pair from one matrix product per tensor, summed in float64 on the
-    tensors' device; clamped at 0, with an exact zero diagonal. Returned on the CPU.
+    `stacks[l]` is layer l as one (n, P_l) matrix whose row i is θ_i^l, or as a list of its parameter
+    tensors, each given for the n networks as an (n, …) stack or a list of n tensors. Rows are taken
+    relative to the first, a_i = θ_i − θ_1 (`relative_rows`: distances do not change). The Gram identity
+    ‖a_i − a_j‖² = ‖a_i‖² + ‖a_j‖² − 2 a_i·a_j gives every pair from one float64 matrix product per
+    tensor (its cancellation loses none of the a_i's float32 digits), summed on the tensors' device;
+    clamped at 0, with an exact zero diagonal. Returned on the CPU.
     """
     out = []
     for layer in stacks:
         parts = [layer] if isinstance(layer, torch.Tensor) else list(layer)
         gram = None
-        for x in parts:
-            a = x.reshape(x.shape[0], -1)
-            a = (a - a[:1]).double()                        # float64 products: close pairs far from row 1 keep their digits
+        for part in parts:
+            a = relative_rows(part)
             gram = a @ a.T if gram is None else gram + a @ a.T   # (n, n)
         gram = gram.cpu()
         sq = gram.diagonal()

@@ -180,7 +180,7 @@ def _write_report(run: RunDir, cfg: RunConfig, state: dict, methods: dict, *, da
     progress(f"evaluating {run.path}", len(methods), len(methods))
 
     metric_names = numeric_metrics(metrics, task.primary_metric)
-    higher = {m: getattr(task, "directions", {}).get(m, task.higher_is_better) for m in metric_names}
+    higher = {m: task.directions.get(m, task.higher_is_better) for m in metric_names}
     tables = {
         m: results_table({meth: {d: v[m] for d, v in per.items()} for meth, per in metrics.items()},
                          higher_is_better=higher[m], methods_order=METHOD_ORDER)

@@ -44,7 +44,7 @@ BASELINES = ("isolated", "shareall", "l2", "l2-partial", "finetune", "groupshare
 # Settings that mean something for one task only: given for another task they are refused, and config.json
 # records them only for their task.
 TASK_ONLY: dict[str, tuple[str, ...]] = {"ae": ("hole",),
-                                         "classify": ("pretrained", "init_weights", "augment", "crop_scale", "jitter"),
+                                         "classify": ("pretrained", "init_weights", "augment", "crop_scale", "jitter", "flip"),
                                          "gan": ("latent", "couple", "gamma", "lambda_k")}
 
 # The method's choices, with the paper's values: `--paper` sets exactly these (and runs created before the
@@ -107,6 +107,8 @@ class RunConfig:
     augment: bool = setting(True, "classify: Inception-style augmentation while training (recipe only).")
     crop_scale: float = setting(0.35, "classify: smallest area fraction of the random resized crop (recipe only).")
     jitter: float = setting(0.2, "classify: colour jitter strength, factors 1 ± jitter (recipe only).")
+    flip: bool = setting(True, "classify: random horizontal flips in the augmentation; false where a mirror "
+                               "changes the label, as it does a stripe direction (recipe only).")
     latent: int = setting(64, "gan: size of the latent z.")
     couple: str = setting("", "gan: coupled players g | d | both.", shown="dcgan both, began d")
     gamma: float = setting(0.5, "began: diversity ratio γ (recipe only).")
@@ -374,7 +376,7 @@ def validate(values: dict[str, Any], require: tuple[str, ...] = (), *, task_opti
         problems.append(f"crop-scale must be in (0, 1] (got {values['crop_scale']!r})")
     if "jitter" in values and not (_is_num(values["jitter"]) and 0 <= values["jitter"] < 1):
         problems.append(f"jitter must be in [0, 1) (got {values['jitter']!r})")
-    for key in ("pretrained", "augment"):
+    for key in ("pretrained", "augment", "flip"):
         if key in values and not isinstance(values[key], bool):
             problems.append(f"{key} must be true or false (got {values[key]!r})")
     if values.get("pretrained") and values.get("init_weights"):

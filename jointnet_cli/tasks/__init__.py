@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from jointnet_cli.errors import UserError
 
@@ -22,9 +22,17 @@ class Task(Protocol):
     primary_metric: str
     higher_is_better: bool
     one_loss: bool
+    directions: dict[str, bool]          # metric → higher is better, for every metric `evaluate` returns
+    # the optimizers of one network (a GAN: one per player), or None: one Adam over all its parameters
+    optimizers: Callable[[torch.nn.Module, float], list[torch.optim.Optimizer]] | None
 
     def fit_loss(self, net, split, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """How well `net` fits a mini-batch of a dataset's training images (learned groups' transfer ratios)."""
+        ...
+
+    def calibrate(self, net, split) -> None:
+        """Before `net` is scored and saved at the end of an epoch: whatever evaluation needs that training
+        does not keep (classify: BatchNorm statistics of the unaugmented training split)."""
         ...
 
     def evaluate(self, net, split, *, seed: int, dataset: str) -> dict:

@@ -41,6 +41,7 @@ class AeTask:
     one_loss = True               # one loss per network: `inputs` + `criterion` (the batched schedule can vmap it)
     directions = {"mse": False, "mse_hole": False, "psnr": True, "ssim": True, "psnr_hole": True,
                   "ssim_hole": True}   # metric → higher is better
+    optimizers = None             # one Adam per network
 
     def __init__(self, hole: int = 22):
         self.hole = hole
@@ -61,6 +62,10 @@ class AeTask:
         return self.criterion(net(x), target)
 
     fit_loss = loss                # how well a network fits a dataset (learned groups' transfer ratios)
+
+    def calibrate(self, net: nn.Module, split: SplitTensors) -> None:
+        """Nothing: ae trains on the inputs it is evaluated on (images with holes), so BatchNorm's running
+        statistics already describe them."""
 
     @torch.no_grad()
     def evaluate(self, net: nn.Module, split: SplitTensors, *, seed: int, dataset: str,

@@ -21,6 +21,8 @@ class ClassifyTask:
     primary_metric = "accuracy"      # higher is better
     higher_is_better = True
     one_loss = True                  # one loss per network: `inputs` + `criterion` (the batched schedule can vmap it)
+    directions = {"accuracy": True}
+    optimizers = None                # one Adam per network
 
     def __init__(self, classes_per_head: int, augment: Augment | None = Augment()):
         self.k = classes_per_head
@@ -50,6 +52,31 @@ class ClassifyTask:
         return self.criterion(net(x), labels)
 
     fit_loss = loss                # how well a network fits a dataset (learned groups' transfer ratios)
+
+    @torch.no_grad()
+    def calibrate(self, net: nn.Module, split: SplitTensors, chunk: int = 64) -> None:
+        """Recompute the BatchNorm statistics that evaluation uses, from the whole training split unaugmented.
+
+        In training, BatchNorm normalises each batch by that batch's own statistics, so this changes no
+        training step; only the running averages it keeps for evaluation change. Those averages describe
+        augmented images (random crops, colour jitter) under parameters that were still moving, not the
+        plain images evaluation sees. Here each BatchNorm's statistics become the plain average over
+        equal chunks of the split (momentum None), as `torch.optim.swa_utils.update_bn` computes them.
+        """
+        norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d))]
+        if not norms:
+            return
+        was_training, momenta = net.training, [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        net.train()
+        count = split.images.shape[0]
+        for idx in torch.arange(count).tensor_split(-(-count // chunk)):
+            net(as_float(split.images[idx.to(split.images.device)]))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        net.train(was_training)
 
     @torch.no_grad()
     def evaluate(self, net: nn.Module, split: SplitTensors, *, seed: int, dataset: str,

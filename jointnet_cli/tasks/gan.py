@@ -39,6 +39,7 @@ class GanTask:
     primary_metric = "swd"       # lower is better
     higher_is_better = False
     one_loss = False             # two players, stepped in their own order by `step`
+    directions = {"swd": False}
 
     def __init__(self, kind: str, *, nz: int, lr_betas: tuple[float, float] = (0.5, 0.999),
                  gamma: float = 0.5, lambda_k: float = 0.001, g_layers: frozenset[int] = frozenset(),
@@ -111,6 +112,9 @@ class GanTask:
         return (real - net.D(real)).abs().mean()
 
     fit_loss = real_loss           # how well a network fits a dataset (learned groups' transfer ratios)
+
+    def calibrate(self, net, split: SplitTensors) -> None:
+        """Nothing: samples are drawn as the generator was trained to draw them."""
 
     @torch.no_grad()
     def sample(self, net, count: int, gen: torch.Generator, batch_size: int = 256) -> torch.Tensor:

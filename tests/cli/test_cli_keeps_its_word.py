@@ -181,7 +181,7 @@ def test_a_typo_is_refused_with_the_nearest_spelling(cli, args, words):
 def test_the_config_records_only_the_options_of_its_task(warm):
     config = json.loads((warm / "config.json").read_text())
     assert "hole" in config
-    for other in ("augment", "crop_scale", "jitter", "pretrained", "init_weights", "latent", "couple", "gamma",
+    for other in ("augment", "crop_scale", "jitter", "flip", "pretrained", "init_weights", "latent", "couple", "gamma",
                   "lambda_k"):
         assert other not in config, other
 

@@ -12,7 +12,7 @@ from jointnet_cli.cli.recipe import RECIPE_KEYS
 from jointnet_cli.cli.root import app
 from jointnet_cli.runs.config import RunConfig, config_options
 
-RECIPE_ONLY = {"augment", "crop_scale", "jitter", "gamma", "lambda_k"}     # fine settings without a flag
+RECIPE_ONLY = {"augment", "crop_scale", "jitter", "flip", "gamma", "lambda_k"}     # fine settings without a flag
 BASELINE_ONLY = {"pretrain_epochs", "groups"}                             # finetune and groupshare's own
 
 

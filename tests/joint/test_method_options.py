@@ -366,3 +366,23 @@ def test_a_lambda_trial_is_a_copy_of_the_trunk_with_its_own_lambda_and_a_killed_
     (branch / "state.json").write_text("{}")
     branch_from(trunk, branch, 10.0)                                     # an existing trial is kept as it is
     assert (branch / "state.json").read_text() == "{}"
+
+
+def test_a_run_computes_the_distances_once_per_iteration(cli, synth_dir, tmp_path, monkeypatch):
+    """The warm start's σ and eq. 4 share one computation, and so do an iteration's eq. 4 at its checkpoint
+    and the next iteration's weighting step (the same parameters): 1 + 1 + max-iters in all."""
+    from jointnet_cli.joint.session import Session
+
+    calls = []
+    measured = Session.layer_sq_distances
+
+    def counted(self):
+        calls.append(self.n)
+        return measured(self)
+
+    monkeypatch.setattr(Session, "layer_sq_distances", counted)
+    r = cli("irls", "--task", "ae", "--datasets", DATASETS, "--run", tmp_path / "r", "--data-dir", synth_dir, *FLAGS,
+            "--max-iters", "3", "--start", "random", "--tol", "1e-12")
+    assert r.code == 0, r.err
+    assert len(json.loads((tmp_path / "r" / "state.json").read_text())["irls"]["iterations"]) == 3
+    assert len(calls) == 1 + 1 + 3

@@ -30,6 +30,25 @@ def test_layer_and_window_distances_match_the_definition():
     assert dw[0, 0, 2] == 0 + 4 and dw[1, 0, 2] == 4 + 16 and dw[1, 1, 2] == 4 + 17
 
 
+def test_every_layout_of_the_parameters_gives_the_same_distances_bit_for_bit():
+    """A layer as one (n, P) matrix, as (n, …) stacks of its tensors, or as lists of each network's own
+    tensors (what training passes: nothing stacked) gives the same distances; a network that differs
+    from network 0 in the last float32 digits keeps them (the subtraction from row 0 is exact)."""
+    g = torch.Generator().manual_seed(0)
+    weight = [torch.randn(5, 3, generator=g) for _ in range(4)]              # layer 0: a weight and a bias
+    bias = [torch.randn(5, generator=g) for _ in range(4)]
+    weight[1] = weight[0] + 1e-6 * torch.randn(5, 3, generator=g)            # networks 0 and 1 nearly equal
+    bias[1] = bias[0].clone()
+    matrix = torch.stack([torch.cat([w.reshape(-1), b]) for w, b in zip(weight, bias)])
+    as_rows = jw.layer_sq_distances([[weight, bias]])
+    as_stacks = jw.layer_sq_distances([[torch.stack(weight), torch.stack(bias)]])
+    assert torch.equal(as_rows, as_stacks)
+    assert torch.allclose(jw.layer_sq_distances([matrix]), as_rows, rtol=1e-12, atol=0)
+    exact = ((matrix.double()[:, None] - matrix.double()[None]) ** 2).sum(-1)
+    assert torch.allclose(as_rows[0], exact, rtol=1e-6, atol=0)                # float32's rounding of θ_i − θ_0
+    assert as_rows[0, 0, 1].item() == pytest.approx(exact[0, 1].item(), rel=1e-12)   # exact: 8.4e-12
+
+
 def test_sigma_is_mean_over_i_of_nearest_neighbour_distance():
     dw = jw.window_sq_distances(jw.layer_sq_distances(stacks_from(THETAS)))
     sigma = jw.sigma_from(dw)

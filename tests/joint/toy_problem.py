@@ -31,6 +31,8 @@ class Regression:
     primary_metric = "mse"
     higher_is_better = False
     one_loss = True
+    directions = {"mse": False}
+    optimizers = None
 
     def inputs(self, split, idx, gen):
         return split.images[idx], split.labels[idx]
@@ -42,6 +44,9 @@ class Regression:
         return self.criterion(net(split.images[idx]), split.labels[idx])
 
     fit_loss = loss
+
+    def calibrate(self, net, split):
+        pass
 
     def evaluate(self, net, split, *, seed, dataset):
         with torch.no_grad():

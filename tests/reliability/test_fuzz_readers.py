@@ -64,7 +64,7 @@ def config_dicts():
     """config.json objects: mostly the current format, with fields of arbitrary JSON type."""
     field_names = ["task", "arch", "datasets", "image_size", "seed", "lambda", "lam", "lr", "batch_size", "epochs",
                    "epochs_per_iter", "max_iters", "tol", "block", "schedule", "hole", "width", "pretrained",
-                   "init_weights", "augment", "crop_scale", "jitter", "latent", "couple", "gamma", "lambda_k", "extra",
+                   "init_weights", "augment", "crop_scale", "jitter", "flip", "latent", "couple", "gamma", "lambda_k", "extra",
                    "layers", "data", "chains", "window_names", "other"]
     good = {"task": st.sampled_from(["ae", "classify", "gan"]),
             "datasets": st.lists(st.sampled_from(["bird", "dog", "wolf"]), min_size=1, max_size=3)}

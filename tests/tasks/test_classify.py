@@ -123,3 +123,40 @@ def test_classify_baselines_and_evaluate_report_per_class_accuracy(cli, synth_di
     m = res["metrics"]["shareall"]["shapes-1"]
     assert len(m["per_class"]) == 4 and 0 <= m["accuracy"] <= 1
     assert set(res["tables"]) == {"accuracy"}                  # per-class lists stay out of the tables
+
+
+def test_calibrate_sets_batchnorm_statistics_to_those_of_the_plain_training_images():
+    """After `calibrate`, a BatchNorm's running mean and variance are the per-channel mean and (unbiased)
+    variance of its input over the unaugmented training split (averaged over equal chunks); training
+    mode and momentum are as before, and the parameters are untouched."""
+    from jointnet_cli.data.loader import as_float
+
+    torch.manual_seed(0)
+    conv, norm = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, momentum=0.3)
+    net = nn.Sequential(conv, norm, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8)
+    split = SplitTensors(images, torch.zeros(10, dtype=torch.long))
+    net.eval()
+    weights = [p.clone() for p in net.parameters()]
+    ClassifyTask(2, Augment()).calibrate(net, split, chunk=5)                # two chunks of 5
+    with torch.no_grad():
+        feats = [conv(as_float(images[k:k + 5])) for k in (0, 5)]
+    mean = torch.stack([f.mean(dim=(0, 2, 3)) for f in feats]).mean(0)
+    var = torch.stack([f.transpose(0, 1).reshape(4, -1).var(dim=1) for f in feats]).mean(0)
+    assert torch.allclose(norm.running_mean, mean, atol=1e-6)
+    assert torch.allclose(norm.running_var, var, atol=1e-6)
+    assert not net.training and norm.momentum == 0.3
+    assert all(torch.equal(p, w) for p, w in zip(net.parameters(), weights))
+
+
+def test_a_recipe_can_turn_flips_off_and_the_config_records_it(synth_dir, tmp_path):
+    """`flip = false` (for labels a mirror changes, like stripe directions) reaches the augmentation and
+    config.json; the default keeps flips."""
+    from jointnet_cli.joint.stages import training_session
+
+    given = {"task": "classify", "datasets": "stripes-1,stripes-2", "width": 4, "flip": False}
+    with training_session(tmp_path / "off", given, data_dir=synth_dir, device="cpu") as s:
+        assert s.task.augment.flip is False
+    assert json.loads((tmp_path / "off" / "config.json").read_text())["flip"] is False
+    with training_session(tmp_path / "on", {**given, "flip": True}, data_dir=synth_dir, device="cpu") as s:
+        assert s.task.augment.flip is True
