@@ -238,12 +238,12 @@ class Session:
                     prox=self.cfg.lr if self.cfg.apply == "prox" else None, precision=self.precision,
                 )
                 seconds = time.perf_counter() - t0
-                self.check_not_diverged(losses, stage, epoch)
                 every = self.cfg.eval_every
                 scored = epoch + 1 == epochs or (every > 0 and (epoch + 1) % every == 0)
                 if scored:                         # what evaluation needs and training does not keep, saved too
                     for net, domain in zip(self.ens.nets, self.domains):
                         self.task.calibrate(net, domain.train)
+                self.check_not_diverged(losses, stage, epoch)   # recalibrated statistics checked too
                 old = entry.get("progress")
                 entry["progress"] = self.snapshots.save(f"{prefix}-e{epoch + 1:04d}", stage=stage,
                                                        iteration=iteration, epoch=epoch + 1)
