@@ -48,8 +48,7 @@ def main() -> None:
                 s.snapshots.load(finished[method], with_optimizer=False)
                 saved = s.evaluate()
                 t0 = time.perf_counter()
-                for net, domain in zip(s.ens.nets, s.domains):
-                    s.task.calibrate(net, domain.train)
+                s.calibrate()
                 seconds = time.perf_counter() - t0
                 calibrated = s.evaluate()
                 cells = [f"{d} {saved[d]['accuracy']:.3f}→{calibrated[d]['accuracy']:.3f}" for d in saved]

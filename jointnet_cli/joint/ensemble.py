@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.joint.layers import check_layers, layer_params, layer_stacks
+from jointnet_cli.joint.layers import check_layers, layer_params
 
 
 class Ensemble:
@@ -41,10 +41,6 @@ class Ensemble:
     @property
     def num_layers(self) -> int:
         return len(self.layers)
-
-    def stacks(self) -> list[list[torch.Tensor]]:
-        """Per layer, its parameter tensors stacked over the n networks: (n, *shape) each."""
-        return layer_stacks(self.nets, self.layers)
 
     def layer_rows(self) -> list[list[list[torch.Tensor]]]:
         """Per layer, per parameter tensor, the n networks' tensors themselves (no copy): [l][k][i]."""

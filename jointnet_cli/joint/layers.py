@@ -25,11 +25,3 @@ def layer_params(model: nn.Module, layers: list[list[str]]) -> list[list[torch.T
     """The live parameter tensors of each layer, in layer order."""
     params = dict(model.named_parameters())
     return [[params[name] for name in group] for group in layers]
-
-
-def layer_stacks(models: list[nn.Module], layers: list[list[str]]) -> list[list[torch.Tensor]]:
-    """For each layer l, its parameter tensors stacked over the models: (n, *shape) each, row i from θ_i."""
-    per_model = [layer_params(m, layers) for m in models]
-    with torch.no_grad():
-        return [[torch.stack([per_model[i][l][k] for i in range(len(models))])
-                 for k in range(len(layers[l]))] for l in range(len(layers))]

@@ -139,6 +139,12 @@ class Session:
     def windows(self) -> jw.Windows:
         return jw.chain_windows(self.ens.chains)
 
+    def calibrate(self) -> None:
+        """Before the networks are scored and saved: what evaluation needs that training does not keep
+        (`Task.calibrate`; classify: BatchNorm statistics of each dataset's plain training split)."""
+        for net, domain in zip(self.ens.nets, self.domains):
+            self.task.calibrate(net, domain.train)
+
     def layer_sq_distances(self) -> torch.Tensor:
         """(L, n, n) ‖θ_i^l − θ_j^l‖² on the current parameters."""
         return jw.layer_sq_distances(self.ens.layer_rows())
@@ -241,8 +247,7 @@ class Session:
                 every = self.cfg.eval_every
                 scored = epoch + 1 == epochs or (every > 0 and (epoch + 1) % every == 0)
                 if scored:                         # what evaluation needs and training does not keep, saved too
-                    for net, domain in zip(self.ens.nets, self.domains):
-                        self.task.calibrate(net, domain.train)
+                    self.calibrate()
                 self.check_not_diverged(losses, stage, epoch)   # recalibrated statistics checked too
                 old = entry.get("progress")
                 entry["progress"] = self.snapshots.save(f"{prefix}-e{epoch + 1:04d}", stage=stage,

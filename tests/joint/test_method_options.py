@@ -128,7 +128,7 @@ def test_strong_prox_coupling_in_batched_moves_a_group_together(synth_dir):
         c = torch.zeros(ens.num_layers, 3, 3, dtype=torch.float64)
         c[:, 0, 1] = c[:, 1, 0] = 1e9
         rounds(ens, c, domains, task, batch_size=8, seed=0, key=("t",), prox=1e-2)
-        d2 = jw.layer_sq_distances(ens.stacks())
+        d2 = jw.layer_sq_distances(ens.layer_rows())
         if rounds is train_round_batched:          # all at once: the exact prox leaves the pair at its mean
             assert d2[:, 0, 1].max() < 1e-10
         else:                                      # in turn: each step starts at the other's point, then moves
