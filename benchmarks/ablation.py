@@ -44,6 +44,7 @@ VARIANTS: dict[str, dict[str, dict]] = {
         "prox-gm-1": {"apply": "prox", "lam": 1.0, "weight": "gm"},
         "prox-gm-3": {"apply": "prox", "lam": 3.0, "weight": "gm"},
         "prox-refit-gm-1": {"apply": "prox", "lam": 1.0, "sigma": "refit", "weight": "gm"},
+        "prox-anneal-gm-1": {"apply": "prox", "lam": 1.0, "sigma": "anneal", "weight": "gm"},
         "batched-prox-10": {"apply": "prox", "lam": 10.0, "schedule": "batched"},
         "batched-prox-100": {"apply": "prox", "lam": 100.0, "schedule": "batched"},
         "batched-prox-refit-gm-100": {"apply": "prox", "lam": 100.0, "schedule": "batched", "sigma": "refit",
@@ -63,16 +64,36 @@ VARIANTS: dict[str, dict[str, dict]] = {
         # -ws8 was the classify recipe's split until BatchNorm recalibration (README "Classify scores were a lottery")
         "groups-1.5-ws6": {"start": "groups", "start_epochs": 6, "epochs": 6, "max_iters": 2, "group_ratio": 1.5},
         "groups-1.5-ws8": {"start": "groups", "start_epochs": 4, "epochs": 8, "max_iters": 2, "group_ratio": 1.5},
+        # σ annealed from the l2 problem's (every w ≥ 0.99) after the learned groups
+        "groups-1.5-long-anneal": {"start": "groups", "start_epochs": 8, "epochs": 4, "max_iters": 2,
+                                   "group_ratio": 1.5, "sigma": "anneal"},
+        # convergence probe, not a comparison (budget 4 + 8 + up to 12 × 2): does δ reach tol if IRLS goes on?
+        "groups-1.5-long-k12": {"start": "groups", "start_epochs": 8, "epochs": 4, "max_iters": 12,
+                                "group_ratio": 1.5},
     },
 }
 VARIANTS["classify"] = dict(VARIANTS["ae"])
 VARIANTS["classify"].update({   # the seeded start with the classify recipe's long warm start: 8 + 4 × 2
     "prox-gm-1-ws8": {"apply": "prox", "lam": 1.0, "weight": "gm", "epochs": 8, "max_iters": 4},
+    "prox-anneal-gm-1-ws8": {"apply": "prox", "lam": 1.0, "weight": "gm", "sigma": "anneal", "epochs": 8,
+                             "max_iters": 4},
 })
 VARIANTS["gan"] = {k: {o: x for o, x in v.items() if o != "schedule"} for k, v in VARIANTS["ae"].items()
                    if "batched" not in k and "groups" not in k}
 VARIANTS["gan"].update({   # the gan recipe's budget is 12: warm start 2 or 4 + group start 6 + IRLS 2 or 1 × 2
     "prox-gm-1-ws8": {"apply": "prox", "lam": 1.0, "weight": "gm", "epochs": 8, "max_iters": 2},   # 8 + 2 × 2
+    # the recipe's 8 + 2 × 2 with a weaker cut of the warm start's coupling: IRLS weights inside a group are
+    # 0.1–0.25 of l2's there (and ≤ 0.14 across), and l2 is the best non-oracle gan baseline
+    "prox-anneal-gm-1-ws8": {"apply": "prox", "lam": 1.0, "weight": "gm", "sigma": "anneal", "epochs": 8,
+                             "max_iters": 2},
+    "prox-refit-gm-1-ws8": {"apply": "prox", "lam": 1.0, "weight": "gm", "sigma": "refit", "epochs": 8,
+                            "max_iters": 2},
+    "prox-1-ws8": {"apply": "prox", "lam": 1.0, "epochs": 8, "max_iters": 2},               # eq. 7's weight
+    "prox-gm-3-ws8": {"apply": "prox", "lam": 3.0, "weight": "gm", "epochs": 8, "max_iters": 2},
+    # convergence probe, not a comparison (budget 8 + up to 12 × 2): does δ reach tol if IRLS goes on?
+    "prox-gm-1-ws8-k12": {"apply": "prox", "lam": 1.0, "weight": "gm", "epochs": 8, "max_iters": 12},
+    "prox-anneal-gm-1-ws8-k12": {"apply": "prox", "lam": 1.0, "weight": "gm", "sigma": "anneal", "epochs": 8,
+                                 "max_iters": 12},
     "groups-1.5": {"start": "groups", "start_epochs": 6, "epochs": 2, "max_iters": 2, "group_ratio": 1.5},
     "groups-1.5-ws4": {"start": "groups", "start_epochs": 6, "epochs": 4, "max_iters": 1, "group_ratio": 1.5},
 })

@@ -7,7 +7,8 @@ in float64 (close pairs keep their digits). This times the pieces on random para
 ae9 networks of width 32 (2.0 M each): one float32 pass over them, the float64 copy, the float64 product,
 and the float32 product for comparison; and the one pass that now replaces stacking, subtracting and
 copying (`weights.relative_rows`: each network's tensor minus the first, written widened into the float64
-matrix). Median of 5 after one warm-up.
+matrix), then that one pass and the Gram product taken a block of columns at a time while the block is in
+cache (`weights.relative_gram`, what the weighting step uses). Median of 5 after one warm-up.
 """
 
 from __future__ import annotations
@@ -44,11 +45,14 @@ def main() -> None:
     print(f"float64 copy:                  {ms(lambda: x.double()):7.1f} ms")
     print(f"float64 Gram (of that copy):   {ms(lambda: xd @ xd.T):7.1f} ms")
     print(f"float32 Gram:                  {ms(lambda: x @ x.T):7.1f} ms")
-    from jointnet_cli.joint.weights import relative_rows
+    from jointnet_cli.joint.weights import GRAM_BLOCK, relative_gram, relative_rows
 
     rows = [r.clone() for r in x.unbind(0)]                  # separate tensors, as the networks hold them
     print(f"stack, subtract, float64 copy: {ms(lambda: (torch.stack(rows) - rows[0]).double()):7.1f} ms")
     print(f"relative_rows (one pass):      {ms(lambda: relative_rows(rows)):7.1f} ms")
+    a = relative_rows(rows)
+    print(f"  + its float64 Gram:          {ms(lambda: a @ a.T):7.1f} ms")
+    print(f"relative_gram (blocks of {GRAM_BLOCK}): {ms(lambda: relative_gram(rows)):7.1f} ms  (rows and Gram together)")
 
 
 if __name__ == "__main__":

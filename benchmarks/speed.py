@@ -78,11 +78,13 @@ def coupling_cost(tmp: Path, n: int, train: int, args) -> dict:
                                               key=("speed", name, r), prox=prox if name == "joint" else None))
                 if r:
                     times[name].append(t)
-        reps = 5
-        weighting = timed(lambda: [jw.irls_weights(dw, jw.sigma_from(dw))
-                                   for dw in [jw.window_sq_distances(s.layer_sq_distances()) for _ in range(reps)]])
+        def weighting_step():
+            dw = jw.window_sq_distances(s.layer_sq_distances())
+            return jw.irls_weights(dw, jw.sigma_from(dw))
+
+        weighting = [timed(weighting_step) for _ in range(args.rounds + 1)][1:]      # the first warms up
     joint, iso = statistics.median(times["joint"]), statistics.median(times["isolated"])
-    return {"n": n, "joint": joint, "isolated": iso, "weighting": weighting / reps}
+    return {"n": n, "joint": joint, "isolated": iso, "weighting": statistics.median(weighting)}
 
 
 def precision_round(tmp: Path, train: int, precision: str, args) -> float:

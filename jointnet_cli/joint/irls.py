@@ -46,7 +46,7 @@ def run_irls(session: Session) -> dict:
                                  f"the new --tol {cfg.tol:g}")
         ir.pop("converged")
         ir.pop("stopped", None)
-    ir.setdefault("settings", {k: getattr(cfg, k) for k in ("sigma", "anneal", "weight", "penalty")})
+    ir.setdefault("settings", {"sigma": cfg.sigma_schedule, **{k: getattr(cfg, k) for k in ("anneal", "weight", "penalty")}})
 
     # Parameters to continue from: an unfinished iteration, the last finished one, or the start of IRLS.
     current = ir.get("current")
@@ -73,13 +73,13 @@ def run_irls(session: Session) -> dict:
             #    run's σ schedule, then w^(k) by its weight function
             before = torch.tensor(iterations[-1]["sigma"], dtype=torch.float64) \
                 if iterations and "sigma" in iterations[-1] else None
-            sigma, refit, w = jw.weighting_step(session.window_sq_distances(known_d2), schedule=cfg.sigma, fixed=sigma_ws,
+            sigma, refit, w = jw.weighting_step(session.window_sq_distances(known_d2), schedule=cfg.sigma_schedule, fixed=sigma_ws,
                                                 previous=before, kind=cfg.weight, rate=cfg.anneal)
             agreed = session.group.broadcast_json({"w": w.tolist(), "sigma": sigma.tolist(),     # ranks agree exactly
                                                    "refit": refit.tolist()})
             w, sigma = torch.tensor(agreed["w"], dtype=torch.float64), torch.tensor(agreed["sigma"], dtype=torch.float64)
             d = jw.delta(w, previous)
-            annealing = cfg.sigma == "anneal" and bool((sigma > torch.tensor(agreed["refit"]) * (1 + 1e-9)).any())
+            annealing = cfg.sigma_schedule == "anneal" and bool((sigma > torch.tensor(agreed["refit"]) * (1 + 1e-9)).any())
             restart = k == 1 and cfg.start_method == "groups"           # learned groups: all-ones is not what came before
             if d <= cfg.tol and not annealing and not restart:    # an annealed σ must reach its floor first
                 ir["converged"] = True

@@ -126,7 +126,7 @@ def describe(session: Session, data_dir: Path, new: bool) -> str:
     lam = f"auto over {cfg.lambda_grid}" if cfg.lam == "auto" else f"{cfg.lam:g}"
     return (f"run {session.run.path} ({'new' if new else 'existing'}), data {data_dir}, device {device}, "
             f"{plural(torch.get_num_threads(), 'thread')}, seed {cfg.seed}, task {cfg.task} ({cfg.arch}), "
-            f"schedule {schedule}, λ {lam}, coupling {cfg.apply}, weight {cfg.weight}, σ {cfg.sigma}, "
+            f"schedule {schedule}, λ {lam}, coupling {cfg.apply}, weight {cfg.weight}, σ {cfg.sigma_schedule}{' (auto)' if cfg.sigma == 'auto' else ''}, "
             f"precision {cfg.precision}")
 
 

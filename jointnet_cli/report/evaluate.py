@@ -119,7 +119,7 @@ def next_weights(session, state: dict):
     its = state.get("irls", {}).get("iterations", [])
     fixed = torch.tensor(state["warmstart"]["sigma"], dtype=torch.float64)
     before = torch.tensor(its[-1]["sigma"], dtype=torch.float64) if its and "sigma" in its[-1] else None
-    _, _, w = jw.weighting_step(session.window_sq_distances(), schedule=cfg.sigma, fixed=fixed, previous=before,
+    _, _, w = jw.weighting_step(session.window_sq_distances(), schedule=cfg.sigma_schedule, fixed=fixed, previous=before,
                                 kind=cfg.weight, rate=cfg.anneal)
     return w
 

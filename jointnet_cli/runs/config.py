@@ -51,7 +51,7 @@ TASK_ONLY: dict[str, tuple[str, ...]] = {"ae": ("hole",),
 # options existed read them for the keys they lack).
 PAPER: dict[str, Any] = {"sigma": "fixed", "weight": "paper", "penalty": "raw", "apply": "grad",
                          "start": "random", "start_epochs": 0, "lam": 10.0}
-CHOICES: dict[str, tuple[str, ...]] = {"sigma": ("fixed", "refit", "anneal"), "weight": ("paper", "gm"),
+CHOICES: dict[str, tuple[str, ...]] = {"sigma": ("auto", "fixed", "refit", "anneal"), "weight": ("paper", "gm"),
                                        "penalty": ("raw", "normalized"), "apply": ("grad", "prox"),
                                        "start": ("auto", "groups", "random", "shareall"), "evaluate_on": ("test", "holdout"),
                                        "precision": ("32", "bf16-mixed", "16-mixed")}
@@ -115,8 +115,10 @@ class RunConfig:
     lambda_k: float = setting(0.001, "began: learning rate λ_k of the control variable k_t (recipe only).")
     # -- the method's options (DESIGN §1b): defaults chosen on the synth8 validation copy (README "Choosing
     #    the defaults"); PAPER holds the paper's choices, `--paper` selects them --
-    sigma: str = setting("fixed", "σ schedule: fixed (from the warm start, paper), refit (recomputed before each "
-                         "weighting) or anneal (from every w ≈ 1 down to the refit value).", panel=METHOD)
+    sigma: str = setting("auto", "σ schedule: fixed (from the warm start, paper), refit (recomputed before each "
+                         "weighting), anneal (from every w ≈ 1, the warm start's problem, down to the refit value) "
+                         "or auto: anneal for gan from a seeded start, fixed otherwise (README \"Choosing the "
+                         "defaults\").", panel=METHOD)
     anneal: float = setting(1.4, "anneal: σ divided by this per iteration.", panel=METHOD)
     weight: str = setting("gm", "IRLS weight: paper (eq. 7, σ²/(σ²+d²)) or gm (σ⁴/(σ²+d²)², the exact majorizer "
                           "of ρ).", panel=METHOD)
@@ -155,6 +157,11 @@ class RunConfig:
     def start_method(self) -> str:
         """The start this run trains with (`auto` resolved by task)."""
         return start_method(self.start, self.task)
+
+    @property
+    def sigma_schedule(self) -> str:
+        """The σ schedule this run's IRLS uses (`auto` resolved by task and start)."""
+        return sigma_schedule(self.sigma, self.task, self.start_method)
 
     @property
     def start_budget(self) -> int:
@@ -266,6 +273,17 @@ def start_method(start: str, task: str | None) -> str:
     return "random" if task == "gan" else "groups"
 
 
+def sigma_schedule(sigma: str, task: str | None, start: str) -> str:
+    """`--sigma auto`: `anneal` for gan from a seeded (or shareall) start, `fixed` otherwise. Annealing
+    begins at the warm start's L2 problem (every w ≈ 1) and relaxes it by a factor per iteration, so IRLS
+    stays near that problem for longer: on the validation copy that helped gan, where L2 coupling is the
+    best baseline, tied on classify and hurt ae, where it is not; after learned groups it pulls the groups
+    back together (README "Choosing the defaults"). Any other value is itself."""
+    if sigma != "auto":
+        return sigma
+    return "anneal" if task == "gan" and start != "groups" else "fixed"
+
+
 def joint_stages(warmstart_epochs: int, start_epochs: int, method: str) -> str:
     """How joint spends its budget before IRLS, in words: "4 warm start + 8 learned groups", …"""
     stages = f"{warmstart_epochs} warm start"
@@ -292,7 +310,7 @@ def inapplicable(task: str, values: dict[str, Any]) -> list[str]:
 
 
 # option → (the setting it depends on, the values under which it applies)
-DEPENDS: dict[str, tuple[str, tuple[Any, ...]]] = {"anneal": ("sigma", ("anneal",)),
+DEPENDS: dict[str, tuple[str, tuple[Any, ...]]] = {"anneal": ("sigma_schedule", ("anneal",)),
                                                    "start_epochs": ("start_method", ("shareall", "groups")),
                                                    "group_ratio": ("start_method", ("groups",)),
                                                    "lambda_grid": ("lam", ("auto",)),
@@ -307,7 +325,7 @@ def unused_options(given: dict[str, Any], effective: "RunConfig") -> list[str]:
             continue
         default = next(f.default for f in fields(RunConfig) if f.name == key)
         if key in given and given[key] != default and getattr(effective, on) not in values:
-            flag = {"lam": "--lambda", "start_method": "--start"}.get(on, f"--{on}")
+            flag = {"lam": "--lambda", "start_method": "--start", "sigma_schedule": "--sigma"}.get(on, f"--{on}")
             out.append(f"--{key.replace('_', '-')} applies with {flag} {' or '.join(map(str, values))} only "
                        f"(the run has {flag} {getattr(effective, on)})")
     return out

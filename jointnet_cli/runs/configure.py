@@ -12,7 +12,7 @@ from typing import Any
 
 from jointnet_cli.errors import UserError
 from jointnet_cli.runs.config import (ADJUSTABLE, IN_FORCE, OPTION_OF_FIELD, TASK_ARCHS, RunConfig,
-                                     inapplicable, unused_options, validate)
+                                     inapplicable, sigma_schedule, unused_options, validate)
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.wording import plural
 
@@ -63,8 +63,9 @@ def stage_conflicts(cfg: RunConfig, given: dict[str, Any], state: dict[str, Any]
     if ir.get("iterations") or current:
         recorded = ir.get("settings") if isinstance(ir.get("settings"), dict) else {}
         for key in IRLS_METHOD:
-            was = recorded.get(key, getattr(cfg, key))
-            if key in given and given[key] != was:
+            was = recorded.get(key, cfg.sigma_schedule if key == "sigma" else getattr(cfg, key))
+            now = sigma_schedule(given[key], cfg.task, cfg.start_method) if key == "sigma" and key in given else given.get(key)
+            if key in given and now != was:
                 problems.append(f"{flag(key)} {given[key]}: IRLS iteration 1 was computed with {flag(key)} {was} "
                                 "(use a new --run to compare)")
     return problems

@@ -25,7 +25,7 @@ def test_warmstart_then_irls_writes_the_documented_run_directory(cli, synth_dir,
                                   "blobs-1", "blobs-2"]
     assert config["layers"][0] == ["enc1.0.weight", "enc1.0.bias", "enc1.1.weight", "enc1.1.bias"]
     assert len(config["layers"]) == 9 and config["lambda"] == 1.0 and config["seed"] == 0
-    assert (config["apply"], config["weight"], config["sigma"]) == ("prox", "gm", "fixed")      # the defaults
+    assert (config["apply"], config["weight"], config["sigma"]) == ("prox", "gm", "auto")       # the defaults
 
     r = cli("irls", "--run", run, "--data-dir", synth_dir, "--device", "cpu", "--json")
     assert r.code == 0, r.err

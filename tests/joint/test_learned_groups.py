@@ -168,6 +168,16 @@ def test_auto_is_learned_groups_for_ae_and_classify_and_a_seeded_start_for_gan()
     assert made["gan"].start_budget == 0 and RunConfig(task="ae", datasets=("a",), start="random").start_budget == 0
 
 
+def test_sigma_auto_anneals_for_a_gan_from_a_seeded_start_and_is_fixed_otherwise():
+    def schedule(task, **given):
+        return RunConfig(task=task, datasets=("a", "b"), **given).sigma_schedule
+
+    assert [schedule(task) for task in ("ae", "classify", "gan")] == ["fixed", "fixed", "anneal"]
+    assert schedule("gan", start="shareall") == "anneal" and schedule("gan", start="groups") == "fixed"
+    assert schedule("ae", start="random") == "fixed"                     # annealing lost on ae (validation copy)
+    assert schedule("ae", sigma="refit") == "refit" and schedule("gan", sigma="fixed") == "fixed"
+
+
 def test_groups_list_their_members_in_order_of_first_member():
     from jointnet_cli.runs.config import group_members, joint_stages
 
@@ -175,3 +185,15 @@ def test_groups_list_their_members_in_order_of_first_member():
     assert joint_stages(4, 8, "groups") == "4 warm start + 8 learned groups"
     assert joint_stages(2, 3, "shareall") == "3 shareall start + 2 warm start"
     assert joint_stages(6, 0, "random") == "6 warm start"
+
+
+def test_continuing_a_run_compares_the_sigma_schedule_it_ran_not_the_word_auto():
+    from jointnet_cli.runs.configure import stage_conflicts
+
+    gan = RunConfig(task="gan", datasets=("a", "b"))                       # --sigma auto ran anneal
+    state = {"irls": {"iterations": [{"k": 1}], "settings": {"sigma": "anneal", "anneal": 1.4, "weight": "gm",
+                                                             "penalty": "raw"}}}
+    assert stage_conflicts(gan, {"sigma": "auto"}, state) == [] == stage_conflicts(gan, {"sigma": "anneal"}, state)
+    [problem] = stage_conflicts(gan, {"sigma": "fixed"}, state)
+    assert "--sigma fixed" in problem and "--sigma anneal" in problem
+    assert stage_conflicts(gan, {"sigma": "fixed"}, {"irls": {}}) == []  # free until IRLS iteration 1

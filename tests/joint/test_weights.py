@@ -49,6 +49,26 @@ def test_every_layout_of_the_parameters_gives_the_same_distances_bit_for_bit():
     assert as_rows[0, 0, 1].item() == pytest.approx(exact[0, 1].item(), rel=1e-12)   # exact: 8.4e-12
 
 
+def test_the_gram_product_taken_a_block_of_columns_at_a_time_is_the_same_product():
+    """On the CPU a large tensor's Gram product is summed over blocks of columns (kept in cache): the
+    same float64 numbers up to the order of additions, for a stack or a list, whatever the last block's size,
+    and the pairwise distances from it are the direct ones."""
+    g = torch.Generator().manual_seed(1)
+    nets = [torch.randn(7, 11, generator=g) for _ in range(5)]            # 77 coordinates
+    nets[3] = nets[2] + 1e-5 * torch.randn(7, 11, generator=g)
+    whole = jw.relative_gram(nets, block=1000)                            # one product
+    a = jw.relative_rows(nets)
+    assert torch.equal(whole, a @ a.T)
+    for block in (1, 10, 76, 77):
+        assert torch.allclose(jw.relative_gram(nets, block=block), whole, rtol=1e-13, atol=1e-13)
+        assert torch.allclose(jw.relative_gram(torch.stack(nets), block=block), whole, rtol=1e-13, atol=1e-13)
+    flat = torch.stack([x.reshape(-1) for x in nets]).double()
+    direct = ((flat[:, None] - flat[None]) ** 2).sum(-1)
+    sq = jw.relative_gram(nets, block=10).diagonal()
+    from_blocks = sq[:, None] + sq[None, :] - 2 * jw.relative_gram(nets, block=10)
+    assert torch.allclose(from_blocks.fill_diagonal_(0), direct, rtol=1e-6, atol=1e-9)
+
+
 def test_sigma_is_mean_over_i_of_nearest_neighbour_distance():
     dw = jw.window_sq_distances(jw.layer_sq_distances(stacks_from(THETAS)))
     sigma = jw.sigma_from(dw)

@@ -36,6 +36,9 @@ def test_tiny_gan_warmstart_irls_sample(cli, synth_dir, tmp_path, arch, couple, 
     assert r.code == 0, r.err
     w = r.json["iterations"][0]["weights"]
     assert len(w) == len(windows) and len(w[0]) == 3
+    state = json.loads((run / "state.json").read_text())            # --sigma auto: annealed from the L2 problem
+    assert config["sigma"] == "auto" and state["irls"]["settings"]["sigma"] == "anneal"
+    assert min(x for window in w for row in window for x in row) >= 0.99 - 1e-12
 
     a, b, c = (tmp_path / f"{x}.png" for x in "abc")
     assert cli("sample", "--run", run, "--dataset", "blobs-1", "-n", "10", "--out", a).code == 0
