@@ -28,7 +28,7 @@ def irls(
 
     Without --run, the run directory is runs/<task>-<datasets>. Runs the warm start first when the run has none. Rerun the same command after an interruption to resume from the last completed epoch.
 
-    Default method (chosen on the synth8 validation copy, README "Choosing the defaults"): for ae and classify, IRLS starts from learned groups (--start auto: the warm start's networks are scored on every dataset, datasets whose networks transfer within --group-ratio 1.5 share one network trained --start-epochs on their union); the coupling acts as a proximal step (--apply prox) with the exact IRLS weight (--weight gm), fixed σ, raw penalty and λ = 1 for every task; --paper runs exactly the paper's method.
+    Default method (chosen on the synth8 validation copy, README "Choosing the defaults"): for ae and classify, IRLS starts from learned groups (--start auto: the warm start's networks are scored on every dataset, datasets whose networks transfer within --group-ratio 1.5 share one network trained --start-epochs on their union); the coupling acts as a proximal step (--apply prox) with the exact IRLS weight (--weight gm), raw penalty and λ = 1 for every task; σ stays fixed, except for gan from its seeded start, where it is annealed from the warm start's problem (--sigma auto); --paper runs exactly the paper's method.
     """
     flags = command_flags(locals())                      # first, while locals() holds only the options
     from jointnet_cli.joint.stages import irls as stage

@@ -274,14 +274,15 @@ def start_method(start: str, task: str | None) -> str:
 
 
 def sigma_schedule(sigma: str, task: str | None, start: str) -> str:
-    """`--sigma auto`: `anneal` for gan from a seeded (or shareall) start, `fixed` otherwise. Annealing
+    """`--sigma auto`: `anneal` for gan from a seeded start (`random`), `fixed` otherwise. Annealing
     begins at the warm start's L2 problem (every w ≈ 1) and relaxes it by a factor per iteration, so IRLS
     stays near that problem for longer: on the validation copy that helped gan, where L2 coupling is the
     best baseline, tied on classify and hurt ae, where it is not; after learned groups it pulls the groups
-    back together (README "Choosing the defaults"). Any other value is itself."""
+    back together (README "Choosing the defaults"); a shareall start was not measured. Any other value is
+    itself."""
     if sigma != "auto":
         return sigma
-    return "anneal" if task == "gan" and start != "groups" else "fixed"
+    return "anneal" if task == "gan" and start == "random" else "fixed"
 
 
 def joint_stages(warmstart_epochs: int, start_epochs: int, method: str) -> str:
@@ -326,8 +327,11 @@ def unused_options(given: dict[str, Any], effective: "RunConfig") -> list[str]:
         default = next(f.default for f in fields(RunConfig) if f.name == key)
         if key in given and given[key] != default and getattr(effective, on) not in values:
             flag = {"lam": "--lambda", "start_method": "--start", "sigma_schedule": "--sigma"}.get(on, f"--{on}")
+            has = getattr(effective, on)
+            if on == "sigma_schedule" and effective.sigma == "auto":
+                has = f"auto, which is {has} for this run"
             out.append(f"--{key.replace('_', '-')} applies with {flag} {' or '.join(map(str, values))} only "
-                       f"(the run has {flag} {getattr(effective, on)})")
+                       f"(the run has {flag} {has})")
     return out
 
 

@@ -66,8 +66,9 @@ def stage_conflicts(cfg: RunConfig, given: dict[str, Any], state: dict[str, Any]
             was = recorded.get(key, cfg.sigma_schedule if key == "sigma" else getattr(cfg, key))
             now = sigma_schedule(given[key], cfg.task, cfg.start_method) if key == "sigma" and key in given else given.get(key)
             if key in given and now != was:
-                problems.append(f"{flag(key)} {given[key]}: IRLS iteration 1 was computed with {flag(key)} {was} "
-                                "(use a new --run to compare)")
+                meaning = f" (for this run: {now})" if key == "sigma" and given[key] == "auto" else ""
+                problems.append(f"{flag(key)} {given[key]}{meaning}: IRLS iteration 1 was computed with {flag(key)} "
+                                f"{was} (use a new --run to compare)")
     return problems
 
 

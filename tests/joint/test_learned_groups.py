@@ -173,7 +173,8 @@ def test_sigma_auto_anneals_for_a_gan_from_a_seeded_start_and_is_fixed_otherwise
         return RunConfig(task=task, datasets=("a", "b"), **given).sigma_schedule
 
     assert [schedule(task) for task in ("ae", "classify", "gan")] == ["fixed", "fixed", "anneal"]
-    assert schedule("gan", start="shareall") == "anneal" and schedule("gan", start="groups") == "fixed"
+    assert schedule("gan", start="random") == "anneal" and schedule("gan", start="groups") == "fixed"
+    assert schedule("gan", start="shareall") == "fixed"                  # not measured: the paper's σ
     assert schedule("ae", start="random") == "fixed"                     # annealing lost on ae (validation copy)
     assert schedule("ae", sigma="refit") == "refit" and schedule("gan", sigma="fixed") == "fixed"
 
@@ -196,4 +197,8 @@ def test_continuing_a_run_compares_the_sigma_schedule_it_ran_not_the_word_auto()
     assert stage_conflicts(gan, {"sigma": "auto"}, state) == [] == stage_conflicts(gan, {"sigma": "anneal"}, state)
     [problem] = stage_conflicts(gan, {"sigma": "fixed"}, state)
     assert "--sigma fixed" in problem and "--sigma anneal" in problem
+    ae = RunConfig(task="ae", datasets=("a", "b"))                         # auto means fixed here
+    [problem] = stage_conflicts(ae, {"sigma": "auto"}, state)
+    assert problem.startswith("--sigma auto (for this run: fixed): IRLS iteration 1 was computed with --sigma anneal")
+    assert stage_conflicts(ae, {"sigma": "auto"}, {"irls": {"iterations": [{"k": 1}]}}) == []   # from config.json
     assert stage_conflicts(gan, {"sigma": "fixed"}, {"irls": {}}) == []  # free until IRLS iteration 1
