@@ -46,7 +46,8 @@ def run_irls(session: Session) -> dict:
                                  f"the new --tol {cfg.tol:g}")
         ir.pop("converged")
         ir.pop("stopped", None)
-    ir.setdefault("settings", {"sigma": cfg.sigma_schedule, **{k: getattr(cfg, k) for k in ("anneal", "weight", "penalty")}})
+    ir.setdefault("settings", {"sigma": cfg.sigma_schedule,                  # `auto` as resolved for this run
+                               **{k: getattr(cfg, k) for k in ("anneal", "weight", "penalty")}})
 
     # Parameters to continue from: an unfinished iteration, the last finished one, or the start of IRLS.
     current = ir.get("current")

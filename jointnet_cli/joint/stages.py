@@ -124,9 +124,10 @@ def describe(session: Session, data_dir: Path, new: bool) -> str:
     device = f"cuda ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else "cpu"
     schedule = session.schedule + (" (auto)" if cfg.schedule == "auto" else "")
     lam = f"auto over {cfg.lambda_grid}" if cfg.lam == "auto" else f"{cfg.lam:g}"
+    sigma = cfg.sigma_schedule + (" (auto)" if cfg.sigma == "auto" else "")
     return (f"run {session.run.path} ({'new' if new else 'existing'}), data {data_dir}, device {device}, "
             f"{plural(torch.get_num_threads(), 'thread')}, seed {cfg.seed}, task {cfg.task} ({cfg.arch}), "
-            f"schedule {schedule}, λ {lam}, coupling {cfg.apply}, weight {cfg.weight}, σ {cfg.sigma_schedule}{' (auto)' if cfg.sigma == 'auto' else ''}, "
+            f"schedule {schedule}, λ {lam}, coupling {cfg.apply}, weight {cfg.weight}, σ {sigma}, "
             f"precision {cfg.precision}")
 
 
