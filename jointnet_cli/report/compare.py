@@ -128,8 +128,9 @@ def _config(path: Path) -> dict:
     if not run.exists():
         raise UserError(f"no run at {path} (config.json missing)")
     config = run.read_config()
-    RunConfig.from_json(config, where=str(run.config_path))          # a valid run configuration
-    return config
+    cfg = RunConfig.from_json(config, where=str(run.config_path))    # a valid run configuration
+    # what ran, not the word `auto`: a run with --sigma auto and one with the σ it resolved to are one group
+    return {**config, "start": cfg.start_method, "sigma": cfg.sigma_schedule}
 
 
 def _results(path: Path) -> dict:

@@ -62,6 +62,20 @@ def test_other_settings_form_labelled_groups_and_globs_work(cli, runs):
     assert "| joint |" in human.out                          # not a terminal: the whole table as Markdown
 
 
+def test_runs_are_grouped_by_what_auto_resolved_to(cli, runs, tmp_path):
+    """A run recorded with --sigma fixed --start groups ran what --sigma auto --start auto runs for ae."""
+    import shutil
+
+    spelled = tmp_path / "spelled"
+    shutil.copytree(runs["s1"], spelled)
+    config = json.loads((spelled / "config.json").read_text())
+    assert (config["sigma"], config["start"]) == ("auto", "auto")
+    (spelled / "config.json").write_text(json.dumps({**config, "sigma": "fixed", "start": "groups"}))
+    r = cli("compare", runs["s0"], spelled, "--json")
+    assert r.code == 0, r.err
+    assert len(r.json["groups"]) == 1 and r.json["groups"][0]["seeds"] == [0, 1]
+
+
 def test_runs_of_other_datasets_or_without_results_are_refused(cli, runs, synth_dir, tmp_path):
     other = tmp_path / "other"
     assert cli("baseline", "isolated", "--run", other, "--data-dir", synth_dir, "--task", "ae", "--datasets",
