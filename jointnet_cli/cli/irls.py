@@ -44,6 +44,8 @@ def irls(
         else:
             line = f"not converged: stopped after max-iters = {len(its)} iterations (last δ = {its[-1]['delta']:.4g})" if its \
                 else "not converged"
+            if its and its[-1].get("annealing"):
+                line += "; σ was still annealing (above its refit floor), and IRLS does not stop before it lands"
         stdout().print(f"{line}\nfinal networks: {result['run']}/{result['final_checkpoint']}")
 
     emit(result, json_, human)

@@ -103,6 +103,7 @@ def run_irls(session: Session) -> dict:
             "delta": current["delta"],
             "weights": current["weights"],                 # [W][n][n], w_ii = 1
             "sigma": sigma.tolist(),                       # σ^(k) the weights were computed with
+            **({"annealing": True} if current.get("annealing") else {}),   # σ^(k) above its floor: cannot stop
             "checkpoint": session.snapshots.save(f"irls-{k:03d}", stage="irls", iteration=k,
                                                 epoch=cfg.epochs_per_iter, weights=w, sigma=sigma),
             "metrics": session.final_metrics(current),

@@ -39,6 +39,9 @@ def test_tiny_gan_warmstart_irls_sample(cli, synth_dir, tmp_path, arch, couple, 
     state = json.loads((run / "state.json").read_text())            # --sigma auto: annealed from the L2 problem
     assert config["sigma"] == "auto" and state["irls"]["settings"]["sigma"] == "anneal"
     assert min(x for window in w for row in window for x in row) >= 0.99 - 1e-12
+    assert all(it.get("annealing") for it in state["irls"]["iterations"])   # σ above its floor: cannot stop yet
+    again = cli("irls", "--run", run, "--data-dir", synth_dir)             # finished: says why it did not stop
+    assert again.code == 0 and "σ was still annealing" in again.out
 
     a, b, c = (tmp_path / f"{x}.png" for x in "abc")
     assert cli("sample", "--run", run, "--dataset", "blobs-1", "-n", "10", "--out", a).code == 0
