@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from jointnet_cli.errors import UserError
 from jointnet_cli.report.tables import numeric_metrics
-from jointnet_cli.runs.config import RunConfig
+from jointnet_cli.runs.config import RESOLVED, RunConfig
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.store.atomic import read_json
 from jointnet_cli.wording import plural
@@ -130,7 +130,7 @@ def _config(path: Path) -> dict:
     config = run.read_config()
     cfg = RunConfig.from_json(config, where=str(run.config_path))    # a valid run configuration
     # what ran, not the word `auto`: a run with --sigma auto and one with the σ it resolved to are one group
-    return {**config, "start": cfg.start_method, "sigma": cfg.sigma_schedule}
+    return {**config, **{key: getattr(cfg, used) for key, used in RESOLVED.items()}}
 
 
 def _results(path: Path) -> dict:

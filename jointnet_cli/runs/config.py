@@ -310,6 +310,9 @@ def inapplicable(task: str, values: dict[str, Any]) -> list[str]:
     return out
 
 
+# Settings whose value `auto` each run resolves: field → the RunConfig property holding what the run uses.
+RESOLVED = {"start": "start_method", "sigma": "sigma_schedule"}
+
 # option → (the setting it depends on, the values under which it applies)
 DEPENDS: dict[str, tuple[str, tuple[Any, ...]]] = {"anneal": ("sigma_schedule", ("anneal",)),
                                                    "start_epochs": ("start_method", ("shareall", "groups")),
@@ -326,9 +329,10 @@ def unused_options(given: dict[str, Any], effective: "RunConfig") -> list[str]:
             continue
         default = next(f.default for f in fields(RunConfig) if f.name == key)
         if key in given and given[key] != default and getattr(effective, on) not in values:
-            flag = {"lam": "--lambda", "start_method": "--start", "sigma_schedule": "--sigma"}.get(on, f"--{on}")
+            name = next((f for f, prop in RESOLVED.items() if prop == on), on)   # the field a user sets
+            flag = "--lambda" if name == "lam" else f"--{name}"
             has = getattr(effective, on)
-            if on == "sigma_schedule" and effective.sigma == "auto":
+            if name in RESOLVED and getattr(effective, name) == "auto":
                 has = f"auto, which is {has} for this run"
             out.append(f"--{key.replace('_', '-')} applies with {flag} {' or '.join(map(str, values))} only "
                        f"(the run has {flag} {has})")

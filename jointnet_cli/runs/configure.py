@@ -6,13 +6,13 @@ it and refuse a conflicting setting, naming the flag (DESIGN §3). Torch-free.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from jointnet_cli.errors import UserError
-from jointnet_cli.runs.config import (ADJUSTABLE, IN_FORCE, OPTION_OF_FIELD, TASK_ARCHS, RunConfig,
-                                     inapplicable, sigma_schedule, unused_options, validate)
+from jointnet_cli.runs.config import (ADJUSTABLE, IN_FORCE, OPTION_OF_FIELD, RESOLVED, TASK_ARCHS, RunConfig,
+                                     inapplicable, unused_options, validate)
 from jointnet_cli.runs.rundir import RunDir
 from jointnet_cli.wording import plural
 
@@ -63,10 +63,13 @@ def stage_conflicts(cfg: RunConfig, given: dict[str, Any], state: dict[str, Any]
     if ir.get("iterations") or current:
         recorded = ir.get("settings") if isinstance(ir.get("settings"), dict) else {}
         for key in IRLS_METHOD:
-            was = recorded.get(key, cfg.sigma_schedule if key == "sigma" else getattr(cfg, key))
-            now = sigma_schedule(given[key], cfg.task, cfg.start_method) if key == "sigma" and key in given else given.get(key)
-            if key in given and now != was:
-                meaning = f" (for this run: {now})" if key == "sigma" and given[key] == "auto" else ""
+            if key not in given:
+                continue
+            used = RESOLVED.get(key, key)                        # `--sigma auto`: the schedule it means here
+            was = recorded.get(key, getattr(cfg, used))
+            now = getattr(replace(cfg, **{key: given[key]}), used)
+            if now != was:
+                meaning = f" (for this run: {now})" if now != given[key] else ""
                 problems.append(f"{flag(key)} {given[key]}{meaning}: IRLS iteration 1 was computed with {flag(key)} "
                                 f"{was} (use a new --run to compare)")
     return problems
