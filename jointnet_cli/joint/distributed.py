@@ -28,7 +28,7 @@ import torch
 
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.errors import RunFailure, UserError, leave_to_rank_0
-from jointnet_cli.joint.bcd import Anchor, RoundSteps, anchors
+from jointnet_cli.joint.bcd import Anchor, Anchors, RoundSteps
 from jointnet_cli.joint.device import resolve_device
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.precision import FULL, Precision
@@ -245,14 +245,16 @@ def train_round_synced(ens: Ensemble, c: torch.Tensor, domains: list[DomainData]
                              precision=precision)
     batches = {i: list(round_steps.batches(i, batch_size)) for i in mine}
     steps = max(d.train.num_batches(batch_size) for d in domains)
-    anchor: dict[int, dict[int, Anchor]] = {i: anchors(ens, c, i) for i in mine}
+    anchor_of = Anchors(ens)
+    anchor: dict[int, dict[int, Anchor]] = {i: anchor_of(c, i) for i in mine}
     for t in range(steps):
         for i in mine:
             if t < len(batches[i]):
                 round_steps.step(i, batches[i][t], anchor[i])
         if sync_every and (t + 1) % sync_every == 0 and t + 1 < steps:
             group.exchange_models(ens)
-            anchor = {i: anchors(ens, c, i) for i in mine}
+            anchor_of.refresh()
+            anchor = {i: anchor_of(c, i) for i in mine}
     group.exchange_models(ens)
     local = {ens.names[i]: [round_steps.mean_loss(i), round_steps.mean_stats(i)] for i in mine}
     merged = {name: v for part in group.gather_json(local) for name, v in part.items()}
