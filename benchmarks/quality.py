@@ -33,7 +33,8 @@ from jointnet_cli.report.compare import markdown, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("ae", "classify", "gan")
-METHODS = ("joint", "isolated", "shareall", "l2", "l2-partial-25", "l2-partial-50", "finetune", "groupshare")
+METHODS = ("joint", "isolated", "shareall", "l2", "l2-partial-25", "l2-partial-50", "finetune", "groupshare",
+           "l2-groups")
 QUICK = {"train": 48, "test": 48, "epochs": 2, "epochs_per_iter": 1, "max_iters": 2, "width": 8}
 
 

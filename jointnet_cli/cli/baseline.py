@@ -16,7 +16,7 @@ from jointnet_cli.cli.training import emit, run_training_command
 
 
 # the baselines each method-specific option applies to
-OWNERS = {"--fraction": ("l2-partial",), "--groups": ("groupshare",), "--pretrain-epochs": ("finetune", "groupshare")}
+OWNERS = {"--fraction": ("l2-partial",), "--groups": ("groupshare", "l2-groups"), "--pretrain-epochs": ("finetune", "groupshare")}
 
 
 @app.command(cls=Command, epilog="Examples: jointnet baseline isolated --run runs/ae8    |    "
@@ -40,7 +40,7 @@ def baseline(
     data_dir: o.DataDir = None, device: o.Device = None, threads: o.Threads = None, logger: o.Logger = None, recipe: o.Recipe = None,
     json_: o.Json = False,
 ) -> None:
-    """Train a baseline: isolated (C = 0), shareall (one network on the union), l2 (all weights 1), l2-partial (L2 on the first layers), finetune (shareall, then each copy alone) or groupshare (shareall inside each known group, then each copy alone: the oracle).
+    """Train a baseline: isolated (C = 0), shareall (one network on the union), l2 (all weights 1), l2-partial (L2 on the first layers), l2-groups (L2 inside each known group: the oracle of the weights), finetune (shareall, then each copy alone) or groupshare (shareall inside each known group, then each copy alone: the oracle).
 
     Every baseline gets as many epochs per dataset as the joint method (its start, warm start and all IRLS iterations) unless --budget is given; pretraining counts: finetune and groupshare spend --pretrain-epochs (default half) of it on the union. A baseline may be the first stage of a new run. Rerun the same command to resume.
     """

@@ -5,6 +5,7 @@
 | isolated            | C = 0: every network alone                                               |
 | l2                  | C from all window weights 1 (the warm-start problem), for the full budget |
 | l2-partial -f p     | as l2 on the first ⌈p·L⌉ layers, 0 elsewhere                             |
+| l2-groups           | as l2 with weights 1 inside each known group, 0 across (the weights' oracle) |
 | shareall            | one network on the union of the datasets                                 |
 | finetune            | shareall for P epochs, then each dataset fine-tunes its own copy (C = 0)  |
 | groupshare          | shareall inside each known group for P epochs, then finetune (the oracle) |
@@ -62,6 +63,11 @@ def partial_coupling(c: torch.Tensor, fraction: float, chains: list[int] | None 
     return out
 
 
+def same_group(labels: list[str]) -> torch.Tensor:
+    """(n, n) float64: 1 where datasets i and j carry the same group label, 0 elsewhere (l2-groups' weights)."""
+    return torch.tensor([[float(a == b) for b in labels] for a in labels], dtype=torch.float64)
+
+
 def joint_budget(cfg, state: dict) -> tuple[int, str]:
     """Epochs per dataset of the joint method (shareall start + warm start + learned-groups start + IRLS):
     the finished run's, or the planned maximum."""
@@ -105,6 +111,12 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
     L = session.ens.num_layers
     if method == "isolated":
         c = torch.zeros(L, session.n, session.n, dtype=torch.float64)
+    elif method == "l2-groups":
+        labels = known_groups(session)
+        if entry.setdefault("groups", labels) != labels:
+            raise UserError(f"l2-groups was started with groups {','.join(entry['groups'])}; rerun without --groups "
+                            "to resume it")
+        c = session.coupling(session.all_ones() * same_group(labels))
     else:
         c = session.coupling(session.all_ones())
         if method == "l2-partial":

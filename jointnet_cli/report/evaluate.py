@@ -21,7 +21,8 @@ from jointnet_cli.runs.config import RunConfig, group_members, joint_stages
 from jointnet_cli.runs.configure import check_same_data
 from jointnet_cli.runs.rundir import RunDir, run_data_dir
 
-METHOD_ORDER = ["joint", "isolated", "l2", "l2-partial-25", "l2-partial-50", "shareall", "finetune", "groupshare"]
+METHOD_ORDER = ["joint", "isolated", "l2", "l2-partial-25", "l2-partial-50", "shareall", "finetune", "groupshare",
+                "l2-groups"]
 
 
 def trained_methods(state: dict) -> dict[str, dict]:

@@ -39,7 +39,7 @@ SCHEDULES = ("auto", "bcd", "batched")
 BLOCKS = ("epoch", "step")                    # bcd's block: one epoch of a network, or one mini-batch
 DEVICES = ("auto", "cpu", "cuda")
 COUPLES = ("g", "d", "both")                  # gan: the coupled players
-BASELINES = ("isolated", "shareall", "l2", "l2-partial", "finetune", "groupshare")
+BASELINES = ("isolated", "shareall", "l2", "l2-partial", "l2-groups", "finetune", "groupshare")
 
 # Settings that mean something for one task only: given for another task they are refused, and config.json
 # records them only for their task.
@@ -139,7 +139,7 @@ class RunConfig:
                                  "other's warm-start network is at most this many times its own.", panel=METHOD)
     pretrain_epochs: int = setting(0, "finetune, groupshare: epochs of the shared pretraining, counted in the "
                                    "budget.", shown="half the budget", panel=METHOD)
-    groups: str = setting("", "groupshare: one group label per dataset, in order (a,a,b,…). Default: the "
+    groups: str = setting("", "groupshare, l2-groups: one group label per dataset, in order (a,a,b,…). Default: the "
                           "manifests' groups.", shown=False, panel=METHOD)
     lambda_grid: str = setting("0.1,1,10", "--lambda auto: the λ values tried.", panel=METHOD)
     holdout: float = setting(0.2, "--lambda auto: fraction of each training split held out to score λ (the test "

@@ -166,7 +166,7 @@ def test_help_lists_the_choices_and_shows_no_bool_placeholder(cli, monkeypatch):
                    "auto|cpu|cuda"):
         assert listed in text, listed
     assert "<bool>" not in r.out and "--threads" in text
-    assert "isolated|shareall|l2|l2-partial|finetune|groupshare" in " ".join(cli("baseline", "--help").out.split())
+    assert "isolated|shareall|l2|l2-partial|l2-groups|finetune|groupshare" in " ".join(cli("baseline", "--help").out.split())
 
 
 @pytest.mark.parametrize("args, words", [

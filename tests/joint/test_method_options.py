@@ -136,6 +136,35 @@ def test_strong_prox_coupling_in_batched_moves_a_group_together(synth_dir):
         assert d2[:, 0, 2].min() > 1e-4
 
 
+def test_l2_groups_couples_inside_the_known_groups_only(cli, synth_dir, tmp_path, monkeypatch):
+    from jointnet_cli.joint import session
+    from jointnet_cli.joint.baselines import same_group
+
+    assert torch.equal(same_group(["a", "b", "a"]), torch.tensor([[1.0, 0, 1], [0, 1, 0], [1, 0, 1]],
+                                                                 dtype=torch.float64))
+    seen = []
+    real = session.train_round
+    monkeypatch.setattr(session, "train_round", lambda ens, c, *a, **kw: seen.append(c.clone()) or real(ens, c, *a, **kw))
+    base = ["--task", "ae", "--datasets", DATASETS, "--data-dir", synth_dir, "--width", "4", "--batch-size", "8",
+            "--device", "cpu", "--epochs", "1", "--schedule", "bcd"]
+    for method, run in (("l2", tmp_path / "all"), ("l2-groups", tmp_path / "groups")):
+        r = cli("baseline", method, "--run", run, *base)
+        assert r.code == 0, r.err
+    every, grouped = seen[0], seen[-1]
+    assert json.loads((tmp_path / "groups" / "state.json").read_text())["baselines"]["l2-groups"]["groups"] == \
+        ["shapes", "shapes", "blobs"]
+    assert every[:, 0, 2].min() > 0                                         # l2 couples shapes-1 and blobs-1 …
+    assert (grouped[:, 0, 2] == 0).all() and (grouped[:, 1, 2] == 0).all()  # … l2-groups does not,
+    assert torch.equal(grouped[:, 0, 1], every[:, 0, 1])                     # and inside a group it is l2
+    state_file = tmp_path / "groups" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["baselines"]["l2-groups"]["checkpoint"]                       # as if killed before the end
+    state_file.write_text(json.dumps(state))
+    r = cli("baseline", "l2-groups", "--run", tmp_path / "groups", "--data-dir", synth_dir, "--groups", "a,a,a",
+            "--device", "cpu")
+    assert r.code == 2 and "l2-groups was started with groups shapes,shapes,blobs" in r.err
+
+
 def test_groupshare_shares_inside_groups_only_and_counts_its_pretraining(cli, synth_dir, tmp_path):
     run = tmp_path / "g"
     base = ["--width", "4", "--batch-size", "8", "--device", "cpu", "--epochs", "2"]
