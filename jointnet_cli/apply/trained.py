@@ -40,7 +40,8 @@ def find_checkpoint(run_path: Path | str, dataset: str, method: str | None, *, t
         raise UserError(f"run {run.path} has no trained {TASK_WORDS.get(task, task)} yet (train irls or a baseline first)")
     chosen = method or "joint"
     if chosen not in methods:
-        partial = [m for m in methods if m.startswith(f"{chosen}-")]   # `l2-partial` → the one l2-partial-NN
+        partial = [m for m in methods if m.startswith(f"{chosen}-") and m[len(chosen) + 1:].isdigit()]
+        # `l2-partial` → the one l2-partial-NN (`l2` never means l2-groups)
         if len(partial) == 1:
             chosen = partial[0]
         else:

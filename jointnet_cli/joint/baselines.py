@@ -99,6 +99,11 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
         entry.update(epochs=budget, budget=why)
         if fraction is not None:
             entry["fraction"] = fraction
+    if method == "l2-groups":
+        labels = known_groups(session)
+        if entry.setdefault("groups", labels) != labels:
+            raise UserError(f"l2-groups was started with groups {','.join(entry['groups'])}; rerun without --groups "
+                            "to resume it")
     session.snapshots.write_state(state)
 
     if method == "shareall":
@@ -112,11 +117,7 @@ def run_baseline(session: Session, method: str, *, fraction: float | None = None
     if method == "isolated":
         c = torch.zeros(L, session.n, session.n, dtype=torch.float64)
     elif method == "l2-groups":
-        labels = known_groups(session)
-        if entry.setdefault("groups", labels) != labels:
-            raise UserError(f"l2-groups was started with groups {','.join(entry['groups'])}; rerun without --groups "
-                            "to resume it")
-        c = session.coupling(session.all_ones() * same_group(labels))
+        c = session.coupling(session.all_ones() * same_group(entry["groups"]))
     else:
         c = session.coupling(session.all_ones())
         if method == "l2-partial":

@@ -33,68 +33,73 @@ Anchor = tuple[float, list[torch.Tensor]]   # (C_il, m_il as tensors shaped like
 
 def anchors(ens: Ensemble, c: torch.Tensor, i: int) -> dict[int, Anchor]:
     """Eq. 9: for every layer l of network i with C_il > 0, the strength C_il and anchor m_il, summed
-    network by network (one multiply and one add per term, each rounded)."""
+    network by network (`summed_anchor`)."""
     strengths = anchor_strengths(c, i)
     coef = anchor_coefficients(c, i)
-    out: dict[int, Anchor] = {}
+    return {l: (float(strengths[l]), summed_anchor(ens, coef[l], l))
+            for l in range(ens.num_layers) if strengths[l] > 0}
+
+
+def summed_anchor(ens: Ensemble, mix: torch.Tensor, l: int) -> list[torch.Tensor]:
+    """m_il = Σ_j mix_j θ_j^l over the networks with mix_j ≠ 0, one multiply and one add per term (each
+    rounded), the layer's tensors at once."""
     with torch.no_grad():
-        for l in range(ens.num_layers):
-            if strengths[l] <= 0:
-                continue
-            js = [j for j in range(ens.n) if coef[l, j] != 0]
-            m = torch._foreach_mul(ens.params[js[0]][l], float(coef[l, js[0]]))   # the layer's tensors at once
-            for j in js[1:]:
-                torch._foreach_add_(m, torch._foreach_mul(ens.params[j][l], float(coef[l, j])))
-            out[l] = (float(strengths[l]), list(m))
-    return out
+        js = [j for j in range(ens.n) if mix[j] != 0]
+        m = torch._foreach_mul(ens.params[js[0]][l], float(mix[js[0]]))
+        for j in js[1:]:
+            torch._foreach_add_(m, torch._foreach_mul(ens.params[j][l], float(mix[j])))
+    return list(m)
 
 
-STACKED_FROM = 8     # networks from which the anchors are taken from a stacked copy (measured crossover)
+STACKED_FROM = 8     # networks from which the anchors come from a stacked copy (README "Benchmarks")
 
 
 class Anchors:
-    """Eq. 9's anchors for a round, from a stacked copy of the parameters when there are many networks.
+    """Eq. 9's anchors for a round with coupling `c`, from a stacked copy of the parameters when there are
+    many networks.
 
-    With n ≥ `STACKED_FROM` networks, every network's parameters are copied into one (n, size) matrix per
-    layer tensor (`Ensemble.parameter_rows`), and m_il = Σ_j (c_ijl / C_il) θ_j^l is one matrix–vector
-    product per tensor: one pass over the n networks' parameters, where the sum network by network
-    (`anchors`) makes n − 1 passes with a temporary each. It costs a copy of the parameters in memory and
-    a copy of a network after it changes (`refresh`); fewer networks keep the sum network by network
-    (README "Benchmarks": a round's anchors at n = 16 in 161–197 ms instead of 270–316; at n = 4 the sum
-    is faster).
-    On the development CPU the product adds the terms in order and rounds each as the sum does (the same
-    bits); other hardware may differ in the last bit.
+    With n ≥ `STACKED_FROM` networks, the parameters of every layer that c couples are copied into one
+    (n, size) matrix per tensor (`Ensemble.parameter_rows`), and m_il = Σ_j (c_ijl / C_il) θ_j^l is one
+    matrix–vector product per tensor: one pass over the n networks' parameters, where the sum network by
+    network (`summed_anchor`) makes n − 1 passes with a temporary each. It costs a copy of the coupled
+    layers in memory and a copy of a network after it changes (`refresh`). Fewer networks, and a layer of
+    network i that some other network does not pull on (c_ijl = 0: the sum skips that network, so one
+    that diverged cannot reach i through 0 × inf), keep the sum. README "Benchmarks": a round's anchors at
+    n = 16 in 161–197 ms instead of 270–316; about even at n = 8; the sum is faster at n = 4. On the
+    development CPU the product adds the terms in order and rounds each as the sum does (the same bits);
+    other hardware may differ in the last bit.
     """
 
-    def __init__(self, ens: Ensemble):
+    def __init__(self, ens: Ensemble, c: torch.Tensor):
         self.ens = ens
-        self.rows = ens.parameter_rows() if ens.n >= STACKED_FROM else None
+        coupled = [l for l in range(ens.num_layers) if bool((c[l] > 0).any())]
+        self.rows = {l: ens.parameter_rows(l) for l in coupled} if ens.n >= STACKED_FROM else {}
         self.refresh()
 
     def refresh(self, i: int | None = None) -> None:
         """Copy network i's current parameters (or every network's) into the stacked copy."""
-        if self.rows is None:
-            return
         with torch.no_grad():
             for j in range(self.ens.n) if i is None else (i,):
-                for l, layer in enumerate(self.ens.params[j]):
-                    for rows, p in zip(self.rows[l], layer):
-                        rows[j].copy_(p.reshape(-1))
+                for l, rows in self.rows.items():
+                    for r, p in zip(rows, self.ens.params[j][l]):
+                        r[j].copy_(p.reshape(-1))
 
     def __call__(self, c: torch.Tensor, i: int) -> dict[int, Anchor]:
         """Eq. 9 for network i: {l: (C_il, m_il)} for the layers with C_il > 0."""
-        if self.rows is None:
-            return anchors(self.ens, c, i)
         strengths = anchor_strengths(c, i)
         coef = anchor_coefficients(c, i)
+        nonzero = (coef != 0).sum(dim=1)
         out: dict[int, Anchor] = {}
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(self.ens.params[i][0][0].device.type, enabled=False):
             for l in range(self.ens.num_layers):
                 if strengths[l] <= 0:
                     continue
-                mix = coef[l].to(self.rows[l][0].dtype).to(self.rows[l][0].device)
-                out[l] = (float(strengths[l]), [torch.mv(rows.t(), mix).view_as(p)
-                                                for rows, p in zip(self.rows[l], self.ens.params[i][l])])
+                if l not in self.rows or nonzero[l] < self.ens.n - 1:
+                    out[l] = (float(strengths[l]), summed_anchor(self.ens, coef[l], l))
+                    continue
+                mix = coef[l].to(device=self.rows[l][0].device, dtype=self.rows[l][0].dtype)
+                out[l] = (float(strengths[l]), [torch.mv(r.t(), mix).view_as(p)
+                                                for r, p in zip(self.rows[l], self.ens.params[i][l])])
         return out
 
 
@@ -210,7 +215,7 @@ def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task:
     n = ens.n
     steps = RoundSteps(ens, domains, task, list(range(n)), seed=seed, key=key, on_step=on_step, prox=prox,
                        precision=precision)
-    anchor_of = Anchors(ens)
+    anchor_of = Anchors(ens, c)
     if block == "epoch":
         for i in range(n):
             anchor = anchor_of(c, i)

@@ -245,7 +245,7 @@ def train_round_synced(ens: Ensemble, c: torch.Tensor, domains: list[DomainData]
                              precision=precision)
     batches = {i: list(round_steps.batches(i, batch_size)) for i in mine}
     steps = max(d.train.num_batches(batch_size) for d in domains)
-    anchor_of = Anchors(ens)
+    anchor_of = Anchors(ens, c)
     anchor: dict[int, dict[int, Anchor]] = {i: anchor_of(c, i) for i in mine}
     for t in range(steps):
         for i in mine:

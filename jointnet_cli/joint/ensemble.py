@@ -33,7 +33,7 @@ class Ensemble:
         # one or more optimizers per network (a GAN has one per player); each keeps its state across blocks
         make = optimizers or (lambda net, lr: [torch.optim.Adam(net.parameters(), lr=lr)])
         self.optimizers = [make(net, lr) for net in self.nets]
-        self._rows: list[list[torch.Tensor]] | None = None
+        self._rows: dict[int, list[torch.Tensor]] = {}       # parameter_rows' buffers, by layer
 
     @property
     def n(self) -> int:
@@ -48,14 +48,13 @@ class Ensemble:
         return [[[self.params[i][l][k] for i in range(self.n)] for k in range(len(self.params[0][l]))]
                 for l in range(self.num_layers)]
 
-    def parameter_rows(self) -> list[list[torch.Tensor]]:
-        """Scratch matrices for a copy of the parameters, one (n, size) matrix per layer tensor: [l][k], whose
-        row i is for θ_i's k-th tensor of layer l, flattened. Allocated on the first call and then reused (a
-        fresh 100 MB buffer costs its page faults on every first touch); the caller fills them."""
-        if self._rows is None:
-            self._rows = [[torch.empty(self.n, p.numel(), dtype=p.dtype, device=p.device) for p in layer]
-                          for layer in self.params[0]]
-        return self._rows
+    def parameter_rows(self, l: int) -> list[torch.Tensor]:
+        """Scratch matrices for a copy of layer l's parameters, one (n, size) matrix per tensor, whose row i
+        is for θ_i's tensor, flattened. Allocated on the first call for the layer and then reused (a fresh
+        100 MB buffer costs its page faults on every first touch); the caller fills them."""
+        if l not in self._rows:
+            self._rows[l] = [torch.empty(self.n, p.numel(), dtype=p.dtype, device=p.device) for p in self.params[0][l]]
+        return self._rows[l]
 
     # -- snapshot tensors ------------------------------------------------------
     def model_tensors(self) -> dict[str, torch.Tensor]:

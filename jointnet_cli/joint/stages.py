@@ -255,7 +255,8 @@ def warmstart(run_path: Path | str, given: dict[str, Any], **kw: Any) -> dict:
 
 def baseline(run_path: Path | str, given: dict[str, Any], *, method: str, fraction: float | None = None,
              epochs: int | None = None, **kw: Any) -> dict:
-    """Train (or resume) one baseline (`isolated`, `shareall`, `l2`, `l2-partial`, `finetune`)."""
+    """Train (or resume) one baseline (`isolated`, `shareall`, `l2`, `l2-partial`, `l2-groups`, `finetune`,
+    `groupshare`)."""
     from jointnet_cli.joint.baselines import run_baseline
 
     with training_session(run_path, given, **kw) as s:

@@ -86,6 +86,12 @@ class _Checker:
             if entry.get(name) is not None:
                 self.checkpoint(entry[name], f"{key}.{name}")
 
+    def group_names(self, v: Any, key: str) -> None:
+        """One non-empty group name per dataset (learned groups' labels, l2-groups' and groupshare's groups)."""
+        for i, label in enumerate(self.lst(v, key, self.n)):
+            if not isinstance(label, str) or not label:
+                self.fail(f"{key}[{i}]", f"must be a group name, not {label!r}")
+
     def sigma(self, v: Any, key: str) -> None:
         for w, s in enumerate(self.lst(v, key, self.windows)):
             self.number(s, f"{key}[{w}]")
@@ -107,9 +113,7 @@ def check_state(state: dict[str, Any], *, where: Path, run: Path, n: int | None 
         for name, part in c.obj(state["start"].get("parts", {}), "start.parts").items():
             c.stage(part, f"start.parts.{name}")
         if "labels" in state["start"]:
-            for i, label in enumerate(c.lst(state["start"]["labels"], "start.labels", n)):
-                if not isinstance(label, str) or not label:
-                    c.fail(f"start.labels[{i}]", f"must be a group name, not {label!r}")
+            c.group_names(state["start"]["labels"], "start.labels")
     if "warmstart" in state:
         c.stage(state["warmstart"], "warmstart")
         if "sigma" in state["warmstart"]:
@@ -137,6 +141,10 @@ def check_state(state: dict[str, Any], *, where: Path, run: Path, n: int | None 
                 c.weights(irls["current"]["weights"], "irls.current.weights")
     for name, entry in c.obj(state.get("baselines", {}), "baselines").items():
         c.stage(entry, f"baselines.{name}")
+        if "groups" in entry:                                                  # l2-groups
+            c.group_names(entry["groups"], f"baselines.{name}.groups")
+        if "pretrained" in entry and "groups" in c.obj(entry["pretrained"], f"baselines.{name}.pretrained"):
+            c.group_names(entry["pretrained"]["groups"], f"baselines.{name}.pretrained.groups")   # groupshare
     for i, change in enumerate(c.lst(state.get("lr_changes", []), "lr_changes")):
         c.number(c.obj(change, f"lr_changes[{i}]").get("lr"), f"lr_changes[{i}].lr")
     return state

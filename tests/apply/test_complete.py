@@ -248,3 +248,22 @@ def test_importing_complete_does_not_import_torch():
     code = ("import sys, jointnet_cli.apply.complete, jointnet_cli.cli.complete; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_a_method_family_name_finds_its_one_numbered_member_and_nothing_else(run, tmp_path):
+    """`--method l2-partial` is the run's one l2-partial-NN; `--method l2` is never l2-groups."""
+    from jointnet_cli.apply.trained import find_checkpoint
+    from jointnet_cli.errors import UserError
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    state = json.loads((copy / "state.json").read_text())
+    trained = state["baselines"]["isolated"]
+    state["baselines"]["l2-groups"] = {**trained, "method": "l2-groups", "groups": ["shapes"]}
+    (copy / "state.json").write_text(json.dumps(state))
+    with pytest.raises(UserError, match="no trained 'l2' network"):
+        find_checkpoint(copy, DATASET, "l2", task="ae")
+    assert find_checkpoint(copy, DATASET, "l2-groups", task="ae").method == "l2-groups"
+    state["baselines"]["l2-partial-25"] = {**trained, "method": "l2-partial"}
+    (copy / "state.json").write_text(json.dumps(state))
+    assert find_checkpoint(copy, DATASET, "l2-partial", task="ae").method == "l2-partial-25"

@@ -3,11 +3,17 @@ anchors of eq. 9 from the stacked copy (`Anchors`) against the network-by-networ
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from jointnet_cli.joint import weights as jw
+from jointnet_cli.data.loader import load_domains
+from jointnet_cli.joint import bcd
 from jointnet_cli.joint.bcd import STACKED_FROM, Anchors, add_coupling_grad, anchors
+from jointnet_cli.joint.distributed import Group, train_round_synced
 from jointnet_cli.joint.ensemble import Ensemble
+from jointnet_cli.models.registry import build
+from jointnet_cli.tasks import make_task
 
 
 def test_the_bcd_pull_is_the_autograd_gradient_of_the_coupling_term():
@@ -32,25 +38,31 @@ def test_the_bcd_pull_is_the_autograd_gradient_of_the_coupling_term():
                 assert torch.allclose(p.grad, q.grad, rtol=1e-12, atol=1e-12)
 
 
+def perturbed_ensemble(names: list[str], template: torch.nn.Module, layers: list[list[str]]) -> Ensemble:
+    """An ensemble whose networks start apart (each parameter moved by its own noise)."""
+    ens = Ensemble(names, template, layers, lr=1e-2, device="cpu")
+    with torch.no_grad():
+        for net in ens.nets:
+            for p in net.parameters():
+                p.add_(torch.randn_like(p) * 0.1)
+    return ens
+
+
 def test_anchors_from_the_stacked_copy_are_the_network_by_network_sums_and_follow_refreshes():
     torch.manual_seed(0)
     n = STACKED_FROM
-    template = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3))
-    ens = Ensemble([f"d{i}" for i in range(n)], template, [["0.weight", "0.bias"], ["1.weight"]], lr=0.1,
-                   device="cpu")
-    with torch.no_grad():
-        for layer_list in ens.params:
-            for layer in layer_list:
-                for p in layer:
-                    p.add_(torch.randn_like(p))
-    w = torch.rand(1, n, n, dtype=torch.float64).triu(1)
-    c = jw.coupling(w + w.transpose(1, 2), 2.0, 2)
-    c[1, 0, :] = 0                                             # network 0's second layer is not coupled
-    source = Anchors(ens)
-    assert source.rows is not None                             # n ≥ STACKED_FROM: the stacked copy
+    template = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    ens = perturbed_ensemble([f"d{i}" for i in range(n)], template,
+                             [["0.weight", "0.bias"], ["1.weight"], ["2.weight"]])
+    w = torch.rand(2, n, n, dtype=torch.float64).triu(1) + 0.01
+    c = jw.coupling(w + w.transpose(1, 2), 2.0, 3)
+    c[2] = 0                                                   # layer 3 is not coupled: not copied
+    c[1, 0, 5] = c[1, 5, 0] = 0                                # networks 0 and 5 do not pull on each other there
+    source = Anchors(ens, c)
+    assert sorted(source.rows) == [0, 1]
     for i in range(n):
         mine, loop = source(c, i), anchors(ens, c, i)
-        assert mine.keys() == loop.keys() == ({0} if i == 0 else {0, 1})
+        assert mine.keys() == loop.keys() == {0, 1}
         for l in loop:
             assert mine[l][0] == loop[l][0]
             for a, b in zip(mine[l][1], loop[l][1]):
@@ -61,8 +73,42 @@ def test_anchors_from_the_stacked_copy_are_the_network_by_network_sums_and_follo
     assert not torch.allclose(stale, now, atol=1e-3)
     source.refresh(3)
     assert torch.allclose(source(c, 0)[0][1][0], now, rtol=1e-6, atol=1e-7)
+    with torch.no_grad():                                      # network 5 diverges: 0 does not pull on it in
+        ens.params[5][1][0].fill_(float("inf"))                # layer 2, so 0's anchor there stays finite
+    source.refresh(5)
+    assert torch.isfinite(source(c, 0)[1][1][0]).all() and not torch.isfinite(source(c, 1)[1][1][0]).all()
 
 
-def test_few_networks_sum_network_by_network_without_a_copy():
+def test_few_networks_or_no_coupling_sum_network_by_network_without_a_copy():
     ens = Ensemble(["a", "b"], torch.nn.Linear(2, 2), [["weight", "bias"]], lr=0.1, device="cpu")
-    assert Anchors(ens).rows is None and ens._rows is None
+    assert Anchors(ens, torch.ones(1, 2, 2, dtype=torch.float64)).rows == {} and ens._rows == {}
+    many = Ensemble([f"d{i}" for i in range(STACKED_FROM)], torch.nn.Linear(2, 2), [["weight", "bias"]], lr=0.1,
+                    device="cpu")
+    assert Anchors(many, torch.zeros(1, STACKED_FROM, STACKED_FROM, dtype=torch.float64)).rows == {}
+
+
+@pytest.mark.parametrize("block, prox, synced", [("epoch", 1e-2, False), ("step", 1e-2, False),
+                                                 ("epoch", None, False), ("epoch", 1e-2, True)])
+def test_a_round_with_the_stacked_anchors_trains_what_the_sums_train(synth_dir, monkeypatch, block, prox, synced):
+    """The same round (bcd, or synchronised after every step) with the anchors from the stacked copy and from
+    the sums; a copy that missed a network's update would leave the next networks a step behind."""
+    names = ["shapes-1", "shapes-2", "stripes-1", "blobs-1"]
+    domains = load_domains(synth_dir, names, "cpu")
+    task = make_task("ae", hole=8)
+    finals = {}
+    for way, stacked_from in (("stacked", 2), ("sum", 10**9), ("uncoupled", 10**9)):
+        monkeypatch.setattr(bcd, "STACKED_FROM", stacked_from)
+        torch.manual_seed(0)
+        built = build("ae9", image_size=32, channels=3, width=4)
+        ens = perturbed_ensemble(names, built.model, built.layers)
+        w = torch.rand(len(built.layers) - 1, 4, 4, dtype=torch.float64).triu(1) + 0.1
+        c = jw.coupling(w + w.transpose(1, 2), 1.0, len(built.layers)) * (way != "uncoupled")
+        assert (Anchors(ens, c).rows != {}) == (way == "stacked")
+        kw = dict(batch_size=8, seed=0, key=("t",), prox=prox)
+        if synced:
+            train_round_synced(ens, c, domains, task, group=Group(), sync_every=1, **kw)
+        else:
+            bcd.train_round(ens, c, domains, task, block=block, **kw)
+        finals[way] = torch.cat([p.detach().flatten() for net in ens.nets for p in net.parameters()])
+    assert torch.allclose(finals["stacked"], finals["sum"], rtol=1e-5, atol=1e-6)
+    assert (finals["stacked"] - finals["uncoupled"]).abs().max() > 1e-3      # the coupling did something

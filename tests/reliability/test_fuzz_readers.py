@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,20 @@ def test_state_json_of_arbitrary_content(folder, data):
     state = only_user_errors(run.read_state)
     if state is not None:
         assert isinstance(state, dict) and state["format"] == STATE_FORMAT
+
+
+@pytest.mark.parametrize("baselines, key", [
+    ({"l2-groups": {"method": "l2-groups", "groups": [1, 2]}}, "baselines.l2-groups.groups[0]"),
+    ({"groupshare": {"method": "groupshare", "pretrained": {"groups": ["a", ""]}}},
+     "baselines.groupshare.pretrained.groups[1]"),
+    ({"groupshare": {"method": "groupshare", "pretrained": 3}}, "baselines.groupshare.pretrained"),
+])
+def test_state_json_refuses_edited_group_names_naming_the_key(folder, baselines, key):
+    run = RunDir(folder / "run")
+    run.path.mkdir(exist_ok=True)
+    run.state_path.write_text(json.dumps({"format": STATE_FORMAT, "baselines": baselines}))
+    with pytest.raises(UserError, match=re.escape(key) + " must be"):
+        run.read_state()
 
 
 # ---------------------------------------------------------------- manifest.json of a prepared dataset
