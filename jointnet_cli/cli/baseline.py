@@ -16,7 +16,8 @@ from jointnet_cli.cli.training import emit, run_training_command
 
 
 # the baselines each method-specific option applies to
-OWNERS = {"--fraction": ("l2-partial",), "--groups": ("groupshare", "l2-groups"), "--pretrain-epochs": ("finetune", "groupshare")}
+OWNERS = {"--fraction": ("l2-partial",), "--groups": ("groupshare", "l2-groups"),
+          "--pretrain-epochs": ("finetune", "groupshare")}
 
 
 @app.command(cls=Command, epilog="Examples: jointnet baseline isolated --run runs/ae8    |    "

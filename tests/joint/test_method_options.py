@@ -144,7 +144,8 @@ def test_l2_groups_couples_inside_the_known_groups_only(cli, synth_dir, tmp_path
                                                                  dtype=torch.float64))
     seen = []
     real = session.train_round
-    monkeypatch.setattr(session, "train_round", lambda ens, c, *a, **kw: seen.append(c.clone()) or real(ens, c, *a, **kw))
+    monkeypatch.setattr(session, "train_round",
+                        lambda ens, c, *a, **kw: seen.append(c.clone()) or real(ens, c, *a, **kw))
     base = ["--task", "ae", "--datasets", DATASETS, "--data-dir", synth_dir, "--width", "4", "--batch-size", "8",
             "--device", "cpu", "--epochs", "1", "--schedule", "bcd"]
     for method, run in (("l2", tmp_path / "all"), ("l2-groups", tmp_path / "groups")):
