@@ -90,14 +90,14 @@ def coupling_cost(tmp: Path, n: int, train: int, args) -> dict:
         def round_anchors():                                   # what a round does: every anchor, every refresh
             source = Anchors(s.ens, c)
             for i in range(n):
-                source(c, i)
+                source(i)
                 source.refresh(i)
 
         anchor_s = [timed(round_anchors) for _ in range(args.rounds + 1)][1:]
         sum_s = [timed(lambda: [anchors(s.ens, c, i) for i in range(n)]) for _ in range(args.rounds + 1)][1:]
         steps = steps_per_round(s.domains, args.batch_size)
         source = Anchors(s.ens, c)
-        held = [source(c, i) for i in range(n)]
+        held = [source(i) for i in range(n)]
         prox_s = [timed(lambda: [apply_prox(s.ens.params[i], held[i], prox) for i in range(n)
                                  for _ in range(steps // n)]) for _ in range(args.rounds + 1)][1:] if prox else [0.0]
     joint, iso = statistics.median(times["joint"]), statistics.median(times["isolated"])

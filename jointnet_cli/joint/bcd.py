@@ -23,7 +23,7 @@ import torch
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.precision import FULL, Precision
-from jointnet_cli.joint.weights import anchor_coefficients, anchor_strengths, prox_fraction
+from jointnet_cli.joint.weights import anchor_coefficients, anchor_strengths, anchor_weights, prox_fraction
 from jointnet_cli.seeding import derive_seed, generator
 from jointnet_cli.tasks import Task
 
@@ -55,8 +55,8 @@ STACKED_FROM = 8     # networks from which the anchors come from a stacked copy 
 
 
 class Anchors:
-    """Eq. 9's anchors for a round with coupling `c`, from a stacked copy of the parameters when there are
-    many networks.
+    """Eq. 9's anchors for a round with coupling `c` (its strengths and mixing weights taken once), from a
+    stacked copy of the parameters when there are many networks.
 
     With n ≥ `STACKED_FROM` networks, the parameters of every layer that c couples are copied into one
     (n, size) matrix per tensor (`Ensemble.parameter_rows`), and m_il = Σ_j (c_ijl / C_il) θ_j^l is one
@@ -72,6 +72,7 @@ class Anchors:
 
     def __init__(self, ens: Ensemble, c: torch.Tensor):
         self.ens = ens
+        self.strengths, self.mix = anchor_weights(c)          # C_il (L, n) and c_ijl / C_il (L, n, n), once
         coupled = [l for l in range(ens.num_layers) if bool((c[l] > 0).any())]
         self.rows = {l: ens.parameter_rows(l) for l in coupled} if ens.n >= STACKED_FROM else {}
         self.refresh()
@@ -84,21 +85,20 @@ class Anchors:
                     for r, p in zip(rows, self.ens.params[j][l]):
                         r[j].copy_(p.reshape(-1))
 
-    def __call__(self, c: torch.Tensor, i: int) -> dict[int, Anchor]:
+    def __call__(self, i: int) -> dict[int, Anchor]:
         """Eq. 9 for network i: {l: (C_il, m_il)} for the layers with C_il > 0."""
-        strengths = anchor_strengths(c, i)
-        coef = anchor_coefficients(c, i)
-        nonzero = (coef != 0).sum(dim=1)
+        strengths, mix = self.strengths[:, i], self.mix[:, i, :]
+        nonzero = (mix != 0).sum(dim=1)
         out: dict[int, Anchor] = {}
         with torch.no_grad(), torch.autocast(self.ens.params[i][0][0].device.type, enabled=False):
             for l in range(self.ens.num_layers):
                 if strengths[l] <= 0:
                     continue
                 if l not in self.rows or nonzero[l] < self.ens.n - 1:
-                    out[l] = (float(strengths[l]), summed_anchor(self.ens, coef[l], l))
+                    out[l] = (float(strengths[l]), summed_anchor(self.ens, mix[l], l))
                     continue
-                mix = coef[l].to(device=self.rows[l][0].device, dtype=self.rows[l][0].dtype)
-                out[l] = (float(strengths[l]), [torch.mv(r.t(), mix).view_as(p)
+                row = mix[l].to(device=self.rows[l][0].device, dtype=self.rows[l][0].dtype)
+                out[l] = (float(strengths[l]), [torch.mv(r.t(), row).view_as(p)
                                                 for r, p in zip(self.rows[l], self.ens.params[i][l])])
         return out
 
@@ -218,7 +218,7 @@ def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task:
     anchor_of = Anchors(ens, c)
     if block == "epoch":
         for i in range(n):
-            anchor = anchor_of(c, i)
+            anchor = anchor_of(i)
             for idx in steps.batches(i, batch_size):
                 steps.step(i, idx, anchor)
             anchor_of.refresh(i)
@@ -231,7 +231,7 @@ def train_round(ens: Ensemble, c: torch.Tensor, domains: list[DomainData], task:
                 if idx is None:
                     live.remove(i)
                     continue
-                steps.step(i, idx, anchor_of(c, i))
+                steps.step(i, idx, anchor_of(i))
                 anchor_of.refresh(i)
     else:
         raise ValueError(f"unknown block {block!r}")

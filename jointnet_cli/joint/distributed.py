@@ -246,7 +246,7 @@ def train_round_synced(ens: Ensemble, c: torch.Tensor, domains: list[DomainData]
     batches = {i: list(round_steps.batches(i, batch_size)) for i in mine}
     steps = max(d.train.num_batches(batch_size) for d in domains)
     anchor_of = Anchors(ens, c)
-    anchor: dict[int, dict[int, Anchor]] = {i: anchor_of(c, i) for i in mine}
+    anchor: dict[int, dict[int, Anchor]] = {i: anchor_of(i) for i in mine}
     for t in range(steps):
         for i in mine:
             if t < len(batches[i]):
@@ -254,7 +254,7 @@ def train_round_synced(ens: Ensemble, c: torch.Tensor, domains: list[DomainData]
         if sync_every and (t + 1) % sync_every == 0 and t + 1 < steps:
             group.exchange_models(ens)
             anchor_of.refresh()
-            anchor = {i: anchor_of(c, i) for i in mine}
+            anchor = {i: anchor_of(i) for i in mine}
     group.exchange_models(ens)
     local = {ens.names[i]: [round_steps.mean_loss(i), round_steps.mean_stats(i)] for i in mine}
     merged = {name: v for part in group.gather_json(local) for name, v in part.items()}

@@ -61,7 +61,7 @@ def test_anchors_from_the_stacked_copy_are_the_network_by_network_sums_and_follo
     source = Anchors(ens, c)
     assert sorted(source.rows) == [0, 1]
     for i in range(n):
-        mine, loop = source(c, i), anchors(ens, c, i)
+        mine, loop = source(i), anchors(ens, c, i)
         assert mine.keys() == loop.keys() == {0, 1}
         for l in loop:
             assert mine[l][0] == loop[l][0]
@@ -69,14 +69,14 @@ def test_anchors_from_the_stacked_copy_are_the_network_by_network_sums_and_follo
                 assert a.shape == b.shape and torch.allclose(a, b, rtol=1e-6, atol=1e-7)
     with torch.no_grad():
         ens.params[3][0][0].add_(1.0)                          # network 3 changes: its copy is stale until refreshed
-    stale, now = source(c, 0)[0][1][0], anchors(ens, c, 0)[0][1][0]
+    stale, now = source(0)[0][1][0], anchors(ens, c, 0)[0][1][0]
     assert not torch.allclose(stale, now, atol=1e-3)
     source.refresh(3)
-    assert torch.allclose(source(c, 0)[0][1][0], now, rtol=1e-6, atol=1e-7)
+    assert torch.allclose(source(0)[0][1][0], now, rtol=1e-6, atol=1e-7)
     with torch.no_grad():                                      # network 5 diverges: 0 does not pull on it in
         ens.params[5][1][0].fill_(float("inf"))                # layer 2, so 0's anchor there stays finite
     source.refresh(5)
-    assert torch.isfinite(source(c, 0)[1][1][0]).all() and not torch.isfinite(source(c, 1)[1][1][0]).all()
+    assert torch.isfinite(source(0)[1][1][0]).all() and not torch.isfinite(source(1)[1][1][0]).all()
 
 
 def test_few_networks_or_no_coupling_sum_network_by_network_without_a_copy():
