@@ -108,9 +108,9 @@ def test_state_json_of_arbitrary_content(folder, data):
      "baselines.groupshare.pretrained.groups[1]"),
     ({"groupshare": {"method": "groupshare", "pretrained": 3}}, "baselines.groupshare.pretrained"),
 ])
-def test_state_json_refuses_edited_group_names_naming_the_key(folder, baselines, key):
-    run = RunDir(folder / "run")
-    run.path.mkdir(exist_ok=True)
+def test_state_json_refuses_edited_group_names_naming_the_key(tmp_path, baselines, key):
+    run = RunDir(tmp_path / "run")              # a fresh folder: no config.json left by the fuzzed examples
+    run.path.mkdir()
     run.state_path.write_text(json.dumps({"format": STATE_FORMAT, "baselines": baselines}))
     with pytest.raises(UserError, match=re.escape(key) + " must be"):
         run.read_state()
