@@ -8,7 +8,9 @@ ae9 networks of width 32 (2.0 M each): one float32 pass over them, the float64 c
 and the float32 product for comparison; and the one pass that now replaces stacking, subtracting and
 copying (`weights.relative_rows`: each network's tensor minus the first, written widened into the float64
 matrix), then that one pass and the Gram product taken a block of columns at a time while the block is in
-cache (`weights.relative_gram`, what the weighting step uses). Median of 5 after one warm-up.
+cache (`weights.relative_gram`, what the weighting step uses), with each block's product taken whole or
+as batched column slices that run on separate cores (`weights.block_gram`). Median of 5 after one warm-up;
+the last two are alternated, median of 15.
 """
 
 from __future__ import annotations
@@ -52,8 +54,19 @@ def main() -> None:
     print(f"relative_rows (one pass):      {ms(lambda: relative_rows(rows)):7.1f} ms")
     a = relative_rows(rows)
     print(f"  + its float64 Gram:          {ms(lambda: a @ a.T):7.1f} ms")
-    print(f"relative_gram (blocks of {GRAM_BLOCK}): {ms(lambda: relative_gram(rows)):7.1f} ms  (rows and Gram together)")
+    from jointnet_cli.joint.weights import GRAM_SPLIT, block_gram
 
+    print(f"  same, {GRAM_SPLIT} slices in one bmm: {ms(lambda: block_gram(a)):7.1f} ms")
+    print(f"relative_gram (blocks of {GRAM_BLOCK}), rows and Gram together, alternated, median of 15:")
+    ways = {"one product per block": 1, f"{GRAM_SPLIT} batched slices per block": GRAM_SPLIT}
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(16):
+        for name, split in ways.items():
+            t0 = time.perf_counter()
+            relative_gram(rows, split=split)
+            seconds[name].append(time.perf_counter() - t0)
+    for name, s in seconds.items():
+        print(f"  {name + ':':30s} {statistics.median(s[1:]) * 1e3:7.1f} ms")
 
 if __name__ == "__main__":
     main()

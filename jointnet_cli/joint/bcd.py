@@ -52,6 +52,20 @@ def summed_anchor(ens: Ensemble, mix: torch.Tensor, l: int) -> list[torch.Tensor
 
 
 STACKED_FROM = 8     # networks from which the anchors come from a stacked copy (README "Benchmarks")
+SPLIT_FROM = 1 << 14     # coordinates of a tensor from which its anchor is taken as 2 batched slices
+
+
+def mixed_rows(rows: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+    """Σ_j mix_j rows[j] for an (n, size) matrix: (size,), one matrix–vector product.
+
+    A matrix–vector product runs on one core; from `SPLIT_FROM` coordinates on, the columns are taken as two
+    equal slices in one batched product, which runs them on separate cores (`benchmarks/speed.py`: a round's
+    anchors at n = 16). Each coordinate is the same sum over j either way."""
+    n, size = rows.shape
+    if size < SPLIT_FROM or size % 2:
+        return torch.mv(rows.t(), mix)
+    slices = rows.view(n, 2, size // 2).transpose(0, 1)                 # (2, n, size / 2), no copy
+    return torch.bmm(mix.expand(2, 1, n), slices).view(size)
 
 
 class Anchors:
@@ -60,12 +74,12 @@ class Anchors:
 
     With n ≥ `STACKED_FROM` networks, the parameters of every layer that c couples are copied into one
     (n, size) matrix per tensor (`Ensemble.parameter_rows`), and m_il = Σ_j (c_ijl / C_il) θ_j^l is one
-    matrix–vector product per tensor: one pass over the n networks' parameters, where the sum network by
+    matrix–vector product per tensor (`mixed_rows`): one pass over the n networks' parameters, where the sum network by
     network (`summed_anchor`) makes n − 1 passes with a temporary each. It costs a copy of the coupled
     layers in memory and a copy of a network after it changes (`refresh`). Fewer networks, and a layer of
     network i that some other network does not pull on (c_ijl = 0: the sum skips that network, so one
     that diverged cannot reach i through 0 × inf), keep the sum. README "Benchmarks": a round's anchors at
-    n = 16 in 161–197 ms instead of 270–316; about even at n = 8; the sum is faster at n = 4. On the
+    n = 16 in 140–163 ms instead of 290–335; a gain at n = 8; the sum is faster at n = 4. On the
     development CPU the product adds the terms in order and rounds each as the sum does (the same bits);
     other hardware may differ in the last bit.
     """
@@ -98,7 +112,7 @@ class Anchors:
                     out[l] = (float(strengths[l]), summed_anchor(self.ens, mix[l], l))
                     continue
                 row = mix[l].to(device=self.rows[l][0].device, dtype=self.rows[l][0].dtype)
-                out[l] = (float(strengths[l]), [torch.mv(r.t(), row).view_as(p)
+                out[l] = (float(strengths[l]), [mixed_rows(r, row).view_as(p)
                                                 for r, p in zip(self.rows[l], self.ens.params[i][l])])
         return out
 

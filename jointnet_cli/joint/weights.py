@@ -54,16 +54,32 @@ def relative_rows(part: torch.Tensor | Sequence[torch.Tensor], start: int = 0, s
 
 
 GRAM_BLOCK = 1 << 16     # columns per block of the CPU Gram product: 16 networks' block is 8 MiB of float64
+GRAM_SPLIT = 2           # each block's product as this many batched products of equal column slices
 
 
-def relative_gram(part: torch.Tensor | Sequence[torch.Tensor], block: int = GRAM_BLOCK) -> torch.Tensor:
+def block_gram(a: torch.Tensor, split: int = GRAM_SPLIT) -> torch.Tensor:
+    """a a^T of one (n, B) float64 block, as the sum of `split` products of its column slices taken in one
+    batched call (`torch.bmm`). A product of an (n, B) matrix with n ≈ 16 rows runs on one core; the batch
+    runs its slices on separate cores (`benchmarks/gram_floor.py`). The split is a fixed number, not taken
+    from the thread count, so the order of the slices' sum is the same on every machine. A block whose width
+    the split does not divide is one product."""
+    n, width = a.shape
+    if split < 2 or width % split:
+        return a @ a.T
+    slices = a.reshape(n, split, width // split).transpose(0, 1)          # (split, n, B / split), no copy
+    return torch.bmm(slices, slices.transpose(1, 2)).sum(0)
+
+
+def relative_gram(part: torch.Tensor | Sequence[torch.Tensor], block: int = GRAM_BLOCK,
+                  split: int = GRAM_SPLIT) -> torch.Tensor:
     """A A^T for A = `relative_rows(part)`: (n, n) float64, on the tensors' device.
 
     On the CPU a tensor of more than `block` coordinates is taken a block of columns at a time, so each
-    widened block is multiplied while it is still in cache instead of writing and re-reading all of A
-    (`benchmarks/gram_floor.py`: 16 × 2 M coordinates in 53 ms instead of 110 + 86 ms). The sum over blocks
-    changes only the order of float64 additions (Gram entries change by about 1e-13 relative); a tensor of at
-    most `block` coordinates, and any tensor on a GPU, is one product as before.
+    widened block is multiplied while it is still in cache instead of writing and re-reading all of A, and
+    each block's product is split over the cores (`block_gram`, `split` slices). `benchmarks/gram_floor.py` times it against
+    one widened copy and one product. The sum over blocks and slices changes only the order of float64
+    additions (Gram entries change by about 1e-13 relative); a tensor of at most `block` coordinates, and any
+    tensor on a GPU, is one product as before.
     """
     first = part[0]
     size = first.numel()
@@ -76,7 +92,7 @@ def relative_gram(part: torch.Tensor | Sequence[torch.Tensor], block: int = GRAM
         gram = torch.zeros(len(flat), len(flat), dtype=torch.float64)
         for start in range(0, size, block):
             a = relative_rows(flat, start, start + block, out=buf[:, :min(block, size - start)])
-            gram.addmm_(a, a.T)
+            gram += block_gram(a, split)
         return gram
 
 

@@ -79,6 +79,22 @@ def test_anchors_from_the_stacked_copy_are_the_network_by_network_sums_and_follo
     assert torch.isfinite(source(0)[1][1][0]).all() and not torch.isfinite(source(1)[1][1][0]).all()
 
 
+def test_a_mixed_row_is_the_weighted_sum_of_the_rows_whole_or_as_two_slices(monkeypatch):
+    """Σ_j mix_j θ_j from the stacked copy: one matrix–vector product, or from `SPLIT_FROM` coordinates two
+    column slices in one batched product; both are the weighted sum written out in float64."""
+    g = torch.Generator().manual_seed(3)
+    mix = torch.rand(5, generator=g)
+    for size in (40, 41):                                      # 41: odd, one product
+        rows = torch.randn(5, size, generator=g)
+        by_hand = sum(mix[j].double() * rows[j].double() for j in range(5))
+        whole = bcd.mixed_rows(rows, mix)
+        monkeypatch.setattr(bcd, "SPLIT_FROM", 8)
+        split = bcd.mixed_rows(rows, mix)
+        monkeypatch.setattr(bcd, "SPLIT_FROM", 1 << 14)
+        for got in (whole, split):
+            assert got.shape == (size,) and torch.allclose(got.double(), by_hand, rtol=1e-6, atol=1e-6)
+
+
 def test_few_networks_or_no_coupling_sum_network_by_network_without_a_copy():
     ens = Ensemble(["a", "b"], torch.nn.Linear(2, 2), [["weight", "bias"]], lr=0.1, device="cpu")
     assert Anchors(ens, torch.ones(1, 2, 2, dtype=torch.float64)).rows == {} and ens._rows == {}
@@ -96,6 +112,7 @@ def test_a_round_with_the_stacked_anchors_trains_what_the_sums_train(synth_dir, 
     domains = load_domains(synth_dir, names, "cpu")
     task = make_task("ae", hole=8)
     finals = {}
+    monkeypatch.setattr(bcd, "SPLIT_FROM", 64)                 # tensors of ≥ 64 coordinates: 2 batched slices
     for way, stacked_from in (("stacked", 2), ("sum", 10**9), ("uncoupled", 10**9)):
         monkeypatch.setattr(bcd, "STACKED_FROM", stacked_from)
         torch.manual_seed(0)

@@ -73,6 +73,22 @@ def test_the_gram_product_taken_a_block_of_columns_at_a_time_is_the_same_product
     assert torch.allclose(from_blocks.fill_diagonal_(0), direct, rtol=1e-6, atol=1e-9)
 
 
+def test_a_blocks_product_split_into_batched_column_slices_is_the_same_product():
+    """`block_gram` sums the Gram products of equal column slices taken in one batched call: a a^T up
+    to the order of float64 additions; a width the split does not divide is one product, bit for bit."""
+    g = torch.Generator().manual_seed(2)
+    a = torch.randn(6, 40, generator=g, dtype=torch.float64)
+    by_columns = sum(a[:, k:k + 10] @ a[:, k:k + 10].T for k in range(0, 40, 10))   # 4 slices of 10, by hand
+    for split in (2, 4):
+        assert torch.allclose(jw.block_gram(a, split), a @ a.T, rtol=1e-13, atol=1e-13)
+    assert torch.allclose(jw.block_gram(a, 4), by_columns, rtol=1e-14, atol=1e-14)
+    assert torch.equal(jw.block_gram(a[:, :39], 2), a[:, :39] @ a[:, :39].T)         # 39 columns: one product
+    assert torch.equal(jw.block_gram(a, 1), a @ a.T)
+    nets = [torch.randn(9, 16, generator=g) for _ in range(4)]                       # 144 coordinates
+    assert torch.allclose(jw.relative_gram(nets, block=48, split=2), jw.relative_gram(nets, block=48, split=1),
+                          rtol=1e-13, atol=1e-13)
+
+
 def test_sigma_is_mean_over_i_of_nearest_neighbour_distance():
     dw = jw.window_sq_distances(jw.layer_sq_distances(stacks_from(THETAS)))
     sigma = jw.sigma_from(dw)
