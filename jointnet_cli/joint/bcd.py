@@ -58,11 +58,12 @@ SPLIT_FROM = 1 << 14     # coordinates of a tensor from which its anchor is take
 def mixed_rows(rows: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
     """Σ_j mix_j rows[j] for an (n, size) matrix: (size,), one matrix–vector product.
 
-    A matrix–vector product runs on one core; from `SPLIT_FROM` coordinates on, the columns are taken as two
-    equal slices in one batched product, which runs them on separate cores (`benchmarks/speed.py`: a round's
-    anchors at n = 16). Each coordinate is the same sum over j either way."""
+    On the CPU a matrix–vector product runs on one core; from `SPLIT_FROM` coordinates on, the columns are
+    taken as two equal slices in one batched product, which runs them on separate cores (README "Benchmarks":
+    a round's anchors at n = 16). Each coordinate is the same sum over j either way. A GPU keeps the one
+    product."""
     n, size = rows.shape
-    if size < SPLIT_FROM or size % 2:
+    if size < SPLIT_FROM or size % 2 or rows.device.type != "cpu":
         return torch.mv(rows.t(), mix)
     slices = rows.view(n, 2, size // 2).transpose(0, 1)                 # (2, n, size / 2), no copy
     return torch.bmm(mix.expand(2, 1, n), slices).view(size)
@@ -74,14 +75,13 @@ class Anchors:
 
     With n ≥ `STACKED_FROM` networks, the parameters of every layer that c couples are copied into one
     (n, size) matrix per tensor (`Ensemble.parameter_rows`), and m_il = Σ_j (c_ijl / C_il) θ_j^l is one
-    matrix–vector product per tensor (`mixed_rows`): one pass over the n networks' parameters, where the sum network by
-    network (`summed_anchor`) makes n − 1 passes with a temporary each. It costs a copy of the coupled
-    layers in memory and a copy of a network after it changes (`refresh`). Fewer networks, and a layer of
-    network i that some other network does not pull on (c_ijl = 0: the sum skips that network, so one
-    that diverged cannot reach i through 0 × inf), keep the sum. README "Benchmarks": a round's anchors at
-    n = 16 in 140–163 ms instead of 290–335; a gain at n = 8; the sum is faster at n = 4. On the
-    development CPU the product adds the terms in order and rounds each as the sum does (the same bits);
-    other hardware may differ in the last bit.
+    matrix–vector product per tensor (`mixed_rows`): one pass over the n networks' parameters, where the sum network
+    by network (`summed_anchor`) makes n − 1 passes with a temporary each. It costs a copy of the coupled layers in
+    memory and a copy of a network after it changes (`refresh`). Fewer networks, and a layer of network i that some
+    other network does not pull on (c_ijl = 0: the sum skips that network, so one that diverged cannot reach i
+    through 0 × inf), keep the sum. README "Benchmarks": a round's anchors at n = 16 in 109–163 ms instead of
+    258–335 by the sum. On the development CPU the product adds the terms in order and rounds each as the sum does
+    (the same bits); other hardware may differ in the last bit.
     """
 
     def __init__(self, ens: Ensemble, c: torch.Tensor):

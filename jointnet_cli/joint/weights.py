@@ -74,12 +74,12 @@ def relative_gram(part: torch.Tensor | Sequence[torch.Tensor], block: int = GRAM
                   split: int = GRAM_SPLIT) -> torch.Tensor:
     """A A^T for A = `relative_rows(part)`: (n, n) float64, on the tensors' device.
 
-    On the CPU a tensor of more than `block` coordinates is taken a block of columns at a time, so each
-    widened block is multiplied while it is still in cache instead of writing and re-reading all of A, and
-    each block's product is split over the cores (`block_gram`, `split` slices). `benchmarks/gram_floor.py` times it against
-    one widened copy and one product. The sum over blocks and slices changes only the order of float64
-    additions (Gram entries change by about 1e-13 relative); a tensor of at most `block` coordinates, and any
-    tensor on a GPU, is one product as before.
+    On the CPU a tensor of more than `block` coordinates is taken a block of columns at a time, so each widened
+    block is multiplied while it is still in cache instead of writing and re-reading all of A, and each block's
+    product is split over the cores (`block_gram`, `split` slices). `benchmarks/gram_floor.py` times it against
+    one widened copy and one product. The sum over blocks and slices changes only the order of float64 additions
+    (Gram entries change by about 1e-13 relative); a tensor of at most `block` coordinates, and any tensor on a
+    GPU, is one product as before.
     """
     first = part[0]
     size = first.numel()

@@ -82,7 +82,7 @@ def config_dicts():
 @example(config={"format": RUN_FORMAT, "task": ["ae"], "datasets": ["bird"]})
 @example(config={"format": RUN_FORMAT, "task": "ae", "datasets": ["bird"], "extra": {}})
 def test_config_json_with_arbitrary_values(folder, config):
-    run = RunDir(folder / "run")
+    run = RunDir(folder / "config-run")         # its own folder: the state.json tests read no config.json of it
     run.path.mkdir(exist_ok=True)
     run.config_path.write_text(json.dumps(config))
     cfg = only_user_errors(lambda: RunConfig.from_json(run.read_config(), where=str(run.config_path)))
