@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import math
 import statistics
 import tempfile
 import time
@@ -253,12 +254,12 @@ def regime(tmp: Path, train: int, args) -> None:
         rows.append(row)
         ratio = row["ratio"]
         own = (row["own_anchors"] + row["own_pull"]) / row["isolated"]
-        own_cell = f"{100 * own:>7.1f}%" if own == own else f"{'n/a':>8}"          # NaN: not timed (GPU)
+        own_cell = f"{'n/a':>8}" if math.isnan(own) else f"{100 * own:>7.1f}%"      # NaN: not timed (GPU)
         print(f"{n:>3}  {row['isolated']:>10.2f}  {row['joint']:>8.2f}  {ratio:>12.3f}  "
               f"{'PASS' if ratio <= 1.05 else 'FAIL'} (≤ 1.05)  {own_cell}  {1000 * row['anchors']:>8.1f} "
               f"({1000 * row['anchor_sum']:.1f})", flush=True)
     big = rows[-1]
-    if big["own_anchors"] == big["own_anchors"]:
+    if not math.isnan(big["own_anchors"]):
         pull = "proximal steps" if args.apply == "prox" else "coupling gradients"
         print(f"    own work: the coupling's own seconds inside the joint rounds (median), over an isolated round; "
               f"at n = {big['n']}: anchors and their copies {1000 * big['own_anchors']:.0f} ms, {pull} "

@@ -23,7 +23,8 @@ import torch
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.precision import FULL, Precision
-from jointnet_cli.joint.weights import anchor_coefficients, anchor_strengths, anchor_weights, prox_fraction
+from jointnet_cli.joint.weights import (anchor_coefficients, anchor_strengths, anchor_weights, column_slices,
+                                        prox_fraction)
 from jointnet_cli.seeding import derive_seed, generator
 from jointnet_cli.tasks import Task
 
@@ -63,9 +64,9 @@ def mixed_rows(rows: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
     a round's anchors at n = 16). Each coordinate is the same sum over j either way. A GPU keeps the one
     product."""
     n, size = rows.shape
-    if size < SPLIT_FROM or size % 2 or rows.device.type != "cpu":
+    slices = column_slices(rows, 2) if size >= SPLIT_FROM and rows.device.type == "cpu" else None
+    if slices is None:
         return torch.mv(rows.t(), mix)
-    slices = rows.view(n, 2, size // 2).transpose(0, 1)                 # (2, n, size / 2), no copy
     return torch.bmm(mix.expand(2, 1, n), slices).view(size)
 
 

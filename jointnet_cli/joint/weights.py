@@ -57,16 +57,25 @@ GRAM_BLOCK = 1 << 16     # columns per block of the CPU Gram product: 16 network
 GRAM_SPLIT = 2           # each block's product as this many batched products of equal column slices
 
 
+def column_slices(x: torch.Tensor, k: int) -> torch.Tensor | None:
+    """The k equal column slices of an (n, B) matrix as one (k, n, B / k) view (no copy), or None when k does
+    not divide B. A batched product over them runs the slices on separate cores, where a product with n ≈ 16
+    rows runs on one (README "Benchmarks")."""
+    n, width = x.shape
+    if k < 2 or width % k:
+        return None
+    return x.reshape(n, k, width // k).transpose(0, 1)
+
+
 def block_gram(a: torch.Tensor, split: int = GRAM_SPLIT) -> torch.Tensor:
     """a a^T of one (n, B) float64 block, as the sum of `split` products of its column slices taken in one
     batched call (`torch.bmm`). A product of an (n, B) matrix with n ≈ 16 rows runs on one core; the batch
     runs its slices on separate cores (`benchmarks/gram_floor.py`). The split is a fixed number, not taken
     from the thread count, so the order of the slices' sum is the same on every machine. A block whose width
     the split does not divide is one product."""
-    n, width = a.shape
-    if split < 2 or width % split:
+    slices = column_slices(a, split)
+    if slices is None:
         return a @ a.T
-    slices = a.reshape(n, split, width // split).transpose(0, 1)          # (split, n, B / split), no copy
     return torch.bmm(slices, slices.transpose(1, 2)).sum(0)
 
 
