@@ -23,8 +23,7 @@ import torch
 from jointnet_cli.data.loader import DomainData
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.precision import FULL, Precision
-from jointnet_cli.joint.weights import (anchor_coefficients, anchor_strengths, anchor_weights, column_slices,
-                                        prox_fraction)
+from jointnet_cli.joint.weights import anchor_weights, column_slices, prox_fraction
 from jointnet_cli.seeding import derive_seed, generator
 from jointnet_cli.tasks import Task
 
@@ -35,10 +34,9 @@ Anchor = tuple[float, list[torch.Tensor]]   # (C_il, m_il as tensors shaped like
 def anchors(ens: Ensemble, c: torch.Tensor, i: int) -> dict[int, Anchor]:
     """Eq. 9: for every layer l of network i with C_il > 0, the strength C_il and anchor m_il, summed
     network by network (`summed_anchor`)."""
-    strengths = anchor_strengths(c, i)
-    coef = anchor_coefficients(c, i)
-    return {l: (float(strengths[l]), summed_anchor(ens, coef[l], l))
-            for l in range(ens.num_layers) if strengths[l] > 0}
+    strengths, mix = anchor_weights(c)
+    return {l: (float(strengths[l, i]), summed_anchor(ens, mix[l, i], l))
+            for l in range(ens.num_layers) if strengths[l, i] > 0}
 
 
 def summed_anchor(ens: Ensemble, mix: torch.Tensor, l: int) -> list[torch.Tensor]:
@@ -88,6 +86,7 @@ class Anchors:
     def __init__(self, ens: Ensemble, c: torch.Tensor):
         self.ens = ens
         self.strengths, self.mix = anchor_weights(c)          # C_il (L, n) and c_ijl / C_il (L, n, n), once
+        self.pulled_by_all = (self.mix != 0).sum(dim=2) >= ens.n - 1      # (L, n): no c_ijl = 0 for j ≠ i
         coupled = [l for l in range(ens.num_layers) if bool((c[l] > 0).any())]
         self.rows = {l: ens.parameter_rows(l) for l in coupled} if ens.n >= STACKED_FROM else {}
         self.refresh()
@@ -103,13 +102,12 @@ class Anchors:
     def __call__(self, i: int) -> dict[int, Anchor]:
         """Eq. 9 for network i: {l: (C_il, m_il)} for the layers with C_il > 0."""
         strengths, mix = self.strengths[:, i], self.mix[:, i, :]
-        nonzero = (mix != 0).sum(dim=1)
         out: dict[int, Anchor] = {}
         with torch.no_grad(), torch.autocast(self.ens.params[i][0][0].device.type, enabled=False):
             for l in range(self.ens.num_layers):
                 if strengths[l] <= 0:
                     continue
-                if l not in self.rows or nonzero[l] < self.ens.n - 1:
+                if l not in self.rows or not self.pulled_by_all[l, i]:
                     out[l] = (float(strengths[l]), summed_anchor(self.ens, mix[l], l))
                     continue
                 row = mix[l].to(device=self.rows[l][0].device, dtype=self.rows[l][0].dtype)

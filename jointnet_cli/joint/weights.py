@@ -308,14 +308,3 @@ def anchor_weights(c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mixing weights of the anchor m_i = Σ_j c_ij θ_j / C_i. A row with C_i = 0 mixes nothing (all zero)."""
     strengths = c.sum(dim=-1)
     return strengths, c / strengths.clamp_min(torch.finfo(c.dtype).tiny)[..., None]
-
-
-def anchor_strengths(c: torch.Tensor, i: int) -> torch.Tensor:
-    """C_il = Σ_j c_ijl: (L,), network i's strengths (eq. 9, `anchor_weights`)."""
-    return anchor_weights(c)[0][:, i]
-
-
-def anchor_coefficients(c: torch.Tensor, i: int) -> torch.Tensor:
-    """c_ijl / C_il: (L, n), network i's anchor mixing weights (eq. 9, `anchor_weights`); zero rows
-    for layers with C_il = 0 (such layers are not coupled)."""
-    return anchor_weights(c)[1][:, i, :]

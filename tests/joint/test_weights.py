@@ -180,9 +180,9 @@ def test_coupling_gradient_is_two_sum_c_times_difference():
             analytic = 2 * sum(c[l, i, j] * (thetas[i][l] - thetas[j][l]) for j in range(n) if j != i)
             assert torch.allclose(thetas[i][l].grad, analytic.detach())
             # the anchor form of eq. 9: 2 C_il (θ_i^l − m_il)
-            coef = jw.anchor_coefficients(c, i)
-            m = sum(coef[l, j] * thetas[j][l].detach() for j in range(n))
-            assert torch.allclose(2 * jw.anchor_strengths(c, i)[l] * (thetas[i][l].detach() - m), analytic.detach())
+            strengths, mix = jw.anchor_weights(c)
+            m = sum(mix[l, i, j] * thetas[j][l].detach() for j in range(n))
+            assert torch.allclose(2 * strengths[l, i] * (thetas[i][l].detach() - m), analytic.detach())
 
 
 def _sym(t):
