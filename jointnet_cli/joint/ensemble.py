@@ -79,7 +79,8 @@ class Ensemble:
                           for key, v in st.items() if torch.is_tensor(v) and v.is_floating_point()]
             if not named:
                 continue
-            sums = torch.stack([t.sum() for _, t in named]).cpu()
+            home = named[0][1].device                    # Adam's step counts stay on the CPU beside CUDA tensors
+            sums = torch.stack([t.sum().to(home) for _, t in named]).cpu()
             for k in (~torch.isfinite(sums)).nonzero().flatten().tolist():
                 if not torch.isfinite(named[k][1]).all():
                     return name, named[k][0]

@@ -70,3 +70,14 @@ def test_gans_train_and_sample_on_cuda(cli, synth_dir, tmp_path, arch):
     r = cli("sample", "--run", run, "--dataset", "blobs-1", "-n", "4", "--out", grid, "--device", "cuda")
     assert r.code == 0, r.err
     assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision, trained_by", [("bf16-mixed", "batched"), ("16-mixed", "bcd")])
+def test_mixed_precision_trains_on_cuda_with_finite_irls_numbers(cli, synth_dir, tmp_path, precision, trained_by):
+    state = train(cli, tmp_path / "run", synth_dir, "cuda", ["--task", "ae", "--precision", precision])
+
+    assert len(state["irls"]["iterations"]) == 2 and all_finite(state)
+    assert all(torch.tensor(it["weights"]).isfinite().all() for it in state["irls"]["iterations"])
+    assert {h["schedule"] for h in state["warmstart"]["history"]} == {trained_by}   # fp16's scaler: bcd
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["precision"] == precision
