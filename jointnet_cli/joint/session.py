@@ -192,7 +192,7 @@ class Session:
         if self.group.distributed or self.cfg.sync_every is not None:
             return "bcd-sync"
         if self.cfg.schedule == "auto":
-            if self.cfg.block == "step" or self.cfg.precision == "16-mixed":   # bcd's own settings decide
+            if self.cfg.block == "step" or self.precision.mode == "16-mixed":   # bcd's own settings decide
                 return "bcd"
             small = self.cfg.arch in BATCHED_ON_GPU and self.task.one_loss
             return "batched" if self.device.type == "cuda" and small else "bcd"

@@ -128,7 +128,7 @@ def describe(session: Session, data_dir: Path, new: bool) -> str:
     return (f"run {session.run.path} ({'new' if new else 'existing'}), data {data_dir}, device {device}, "
             f"{plural(torch.get_num_threads(), 'thread')}, seed {cfg.seed}, task {cfg.task} ({cfg.arch}), "
             f"schedule {schedule}, λ {lam}, coupling {cfg.apply}, weight {cfg.weight}, σ {sigma}, "
-            f"precision {cfg.precision}")
+            f"precision {session.precision.mode}{' (auto)' if cfg.precision == 'auto' else ''}")
 
 
 class TrialReporter(Reporter):

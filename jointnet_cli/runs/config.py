@@ -54,7 +54,7 @@ PAPER: dict[str, Any] = {"sigma": "fixed", "weight": "paper", "penalty": "raw", 
 CHOICES: dict[str, tuple[str, ...]] = {"sigma": ("auto", "fixed", "refit", "anneal"), "weight": ("paper", "gm"),
                                        "penalty": ("raw", "normalized"), "apply": ("grad", "prox"),
                                        "start": ("auto", "groups", "random", "shareall"), "evaluate_on": ("test", "holdout"),
-                                       "precision": ("32", "bf16-mixed", "16-mixed")}
+                                       "precision": ("32", "bf16-mixed", "16-mixed", "auto")}
 
 
 TRAINING, METHOD = "Training", "Method (README \"The method\"; defaults chosen on validation data)"
@@ -146,8 +146,9 @@ class RunConfig:
                              "split is never read).", panel=METHOD)
     eval_every: int = setting(1, "Score the test split every K epochs while training (0: only at the end of each "
                               "stage; GAN scores are slow).")
-    precision: str = setting("32", "Arithmetic of the training steps: 32, bf16-mixed or 16-mixed (autocast; fp16 with "
-                             "a gradient scaler, bcd and one-loss tasks only). The coupling, distances, σ, weights and "
+    precision: str = setting("32", "Arithmetic of the training steps: 32, bf16-mixed, 16-mixed (autocast; fp16 with "
+                             "a gradient scaler, bcd and one-loss tasks only) or auto (what measured fastest at "
+                             "equal quality on the device: 32 on CPUs and CUDA so far). The coupling, distances, σ, weights and "
                              "checkpoints stay float32/float64. May change between stages of a run.")
     # internal: "holdout" marks a λ-search trial, scored on the held-out part (the test split is never read)
     evaluate_on: str = "test"

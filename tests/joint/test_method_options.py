@@ -326,26 +326,30 @@ def test_holdout_split_is_seeded_disjoint_and_complete():
 
 
 # What commit 177fbd9 (before the method's options existed) computed for this tiny run, printed by running
-# it there (2 threads, torch 2.14.1, the 2-core development/CI machine): σ after the warm start, δ per IRLS
-# iteration, and the final test MSE per dataset.
+# it there (2 threads, torch 2.14.1, the 2-core development machine of the time): σ after the warm start, δ per
+# IRLS iteration, and the final test MSE per dataset. On that machine `--paper` reproduced them bit for bit;
+# another CPU's convolution kernels round differently (an AMD EPYC: up to 6e-4 relative after the run's
+# epochs, 2e-5 in δ), so the test allows about three times that and no more (λ 9.5 instead of 10 moves σ by
+# 4e-3). Bit-for-bit checks between two checkouts on one machine: benchmarks/bit_equality.py.
 BEFORE_OPTIONS = {
     "sigma": [0.022601390800199756, 0.04279287648731132, 0.08657888450883672, 0.11255297113816944,
               0.11234340666217812, 0.0862323968888326, 0.04255380147640834, 0.024092519363034654],
     "delta": [0.8177761638717578, 0.3240349626322416],
     "mse": {"shapes-1": 0.10431067148844402, "stripes-1": 0.0784476747115453, "blobs-1": 0.12697848677635193},
 }
+ROUNDING = {"sigma": 2e-3, "delta": 2e-4, "mse": 2e-3}          # relative
 
 
 @pytest.fixture
 def two_threads():
-    """The reference numbers were printed with torch's 2 threads on the 2-core machine (CI's)."""
+    """The reference numbers were printed with torch's 2 threads on a 2-core machine."""
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     yield
     torch.set_num_threads(before)
 
 
-def test_paper_reproduces_the_numbers_from_before_the_options_bit_for_bit(cli, tmp_path, two_threads):
+def test_paper_reproduces_the_numbers_from_before_the_options(cli, tmp_path, two_threads):
     from jointnet_cli.data.synth8 import prepare_synth8
 
     data = tmp_path / "data"
@@ -357,9 +361,10 @@ def test_paper_reproduces_the_numbers_from_before_the_options_bit_for_bit(cli, t
     assert r.code == 0, r.err
     state = json.loads((run / "state.json").read_text())
     its = state["irls"]["iterations"]
-    assert state["warmstart"]["sigma"] == BEFORE_OPTIONS["sigma"]
-    assert [it["delta"] for it in its] == BEFORE_OPTIONS["delta"]
-    assert {k: v["mse"] for k, v in its[-1]["metrics"].items()} == BEFORE_OPTIONS["mse"]
+    assert state["warmstart"]["sigma"] == pytest.approx(BEFORE_OPTIONS["sigma"], rel=ROUNDING["sigma"])
+    assert [it["delta"] for it in its] == pytest.approx(BEFORE_OPTIONS["delta"], rel=ROUNDING["delta"])
+    assert {k: v["mse"] for k, v in its[-1]["metrics"].items()} == pytest.approx(BEFORE_OPTIONS["mse"],
+                                                                                 rel=ROUNDING["mse"])
 
 
 def test_eval_every_scores_only_where_asked_and_always_at_the_end(cli, synth_dir, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from jointnet_cli.joint.precision import Precision
+from jointnet_cli.joint.precision import AUTO, Precision, resolve
 from jointnet_cli.store.tensors import load_tensors
 
 TINY = ["--task", "ae", "--datasets", "shapes-1,stripes-1,blobs-1", "--width", "4", "--batch-size", "8",
@@ -60,6 +60,23 @@ def test_a_mixed_precision_run_trains_and_keeps_every_irls_number_finite_and_flo
     tensors, _ = load_tensors(run / state["irls"]["final_checkpoint"])
     floats = [t for k, t in tensors.items() if t.is_floating_point() and not k.startswith("coupling/")]
     assert floats and all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in floats)
+
+
+def test_auto_takes_the_measured_choice_of_the_device_type_and_leaves_the_others_alone():
+    assert resolve("auto", "cpu") == AUTO["cpu"] == "32" and resolve("auto", "cuda:0") == AUTO["cuda"]
+    assert resolve("auto", "meta") == "32"                                    # nothing measured there
+    assert [resolve(m, "cpu") for m in ("32", "bf16-mixed", "16-mixed")] == ["32", "bf16-mixed", "16-mixed"]
+    assert Precision("auto", "cpu").dtype is None
+    with pytest.raises(ValueError, match="unknown precision"):
+        resolve("fp8", "cpu")
+
+
+def test_a_run_with_precision_auto_records_auto_and_says_what_it_trains_in(cli, synth_dir, tmp_path):
+    r = cli("irls", *TINY, "--run", tmp_path / "a", "--data-dir", synth_dir, "--precision", "auto",
+            "--max-iters", "1")
+    assert r.code == 0, r.err
+    assert "precision 32 (auto)" in r.err
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["precision"] == "auto"
 
 
 def test_sixteen_mixed_is_refused_where_no_gradient_scaler_applies(cli, synth_dir, tmp_path):
