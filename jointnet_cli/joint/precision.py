@@ -18,7 +18,9 @@ from typing import Callable
 
 import torch
 
-PRECISIONS = ("32", "bf16-mixed", "16-mixed", "auto")
+from jointnet_cli.runs.config import CHOICES
+
+PRECISIONS = CHOICES["precision"]                  # 32, bf16-mixed, 16-mixed, auto (the option's one source)
 
 # `--precision auto` by device type, from benchmarks/precision.py (benchmark recipes, synth8's validation
 # copy, seeds 0 and 1) and speed.py (d). On an H200 the mixed settings were slower at equal quality:

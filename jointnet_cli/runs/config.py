@@ -148,8 +148,8 @@ class RunConfig:
                               "stage; GAN scores are slow).")
     precision: str = setting("32", "Arithmetic of the training steps: 32, bf16-mixed, 16-mixed (autocast; fp16 with "
                              "a gradient scaler, bcd and one-loss tasks only) or auto (what measured fastest at "
-                             "equal quality on the device: 32 on CPUs and CUDA so far). The coupling, distances, σ, weights and "
-                             "checkpoints stay float32/float64. May change between stages of a run.")
+                             "equal quality on the device: 32 on CPUs and CUDA so far). The coupling, distances, σ, "
+                             "weights and checkpoints stay float32/float64. May change between stages of a run.")
     # internal: "holdout" marks a λ-search trial, scored on the held-out part (the test split is never read)
     evaluate_on: str = "test"
     extra: dict = field(default_factory=dict, compare=False)  # keys written by later features
