@@ -27,6 +27,7 @@ part() {
   local left=$((deadline - SECONDS - 5))
   ((share > left)) && share=$left
   if ((share < 20)); then echo "== $name: skipped, the budget is spent" | tee -a "$out/$log"; status=1; return; fi
+  : > "$out/$log"                              # a log holds this call's numbers only
   echo "== $name (at most ${share} s)" | tee -a "$out/$log"
   timeout "$share" "$@" 2>&1 | tee -a "$out/$log"
   local rc=${PIPESTATUS[0]}
@@ -36,8 +37,8 @@ part() {
 
 lambda_auto_cost() {        # wall seconds of the ae recipe's irls with --lambda auto against --lambda 1
   local data=$work/prec/data-32px-200-200-seed1
-  [ -d "$data" ] || python3 -m jointnet_cli prepare --builtin synth8 --size 32 --train 200 --test 200 --seed 1 \
-      --data-dir "$data" > /dev/null || return 1
+  [ -f "$data/.complete" ] || python3 -m jointnet_cli prepare --builtin synth8 --size 32 --train 200 --test 200 --seed 1 \
+      --data-dir "$data" --force > /dev/null || return 1
   for lam in 1 auto; do
     local t0=$SECONDS
     python3 -m jointnet_cli irls --recipe recipes/bench-synth8-ae.toml --lambda $lam --data-dir "$data" \
@@ -49,7 +50,8 @@ export -f lambda_auto_cost
 export work
 
 python3 -c "import sys, torch; torch.cuda.is_available() or sys.exit('gpu_checks.sh: no CUDA device here'); \
-print('torch', torch.__version__, torch.cuda.get_device_name())" | tee "$out/device.txt" || exit 2
+print('torch', torch.__version__, torch.cuda.get_device_name())" > "$out/device.txt" || exit 2
+cat "$out/device.txt"
 part "python -m pytest -m gpu" 110 pytest.txt python3 -m pytest -q -m gpu -p no:cacheprovider tests
 part "precision.py --device cuda (ae, classify; seeds 0 1; validation copy)" 220 precision.txt \
   python3 benchmarks/precision.py --device cuda --seeds 0,1 --out "$work/prec"

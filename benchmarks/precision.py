@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -94,6 +95,7 @@ def main() -> None:
             data = prepared(args.out, prep, data_seed=1)
             for p in precisions:
                 run = args.out / f"{'quick-' if args.quick else ''}{task}-seed{seed}-{p}"
+                shutil.rmtree(run, ignore_errors=True)          # a fresh run: a finished one would be skipped
                 t0 = time.perf_counter()
                 irls(run, {**settings, "seed": seed, "precision": p}, data_dir=data, device=args.device)
                 result = evaluate_run(run, data_dir=data, device=args.device)

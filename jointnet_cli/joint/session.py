@@ -254,7 +254,7 @@ class Session:
                                                        iteration=iteration, epoch=epoch + 1)
                 history.append({"epoch": epoch + 1, "data_loss": dict(zip(self.ens.names, losses)),
                                 **({"metrics": evaluate()} if scored else {}), "seconds": seconds,
-                                "schedule": schedule,
+                                "schedule": schedule, "precision": self.precision.mode,
                                 **({"sync_every": self.cfg.sync_every or 0} if schedule == "bcd-sync" else {}),
                                 **({"stats": stats} if stats else {})})
                 entry["epochs_done"] = epoch + 1

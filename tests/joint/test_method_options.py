@@ -329,7 +329,7 @@ def test_holdout_split_is_seeded_disjoint_and_complete():
 # it there (2 threads, torch 2.14.1, the 2-core development machine of the time): σ after the warm start, δ per
 # IRLS iteration, and the final test MSE per dataset. On that machine `--paper` reproduced them bit for bit;
 # another CPU's convolution kernels round differently (an AMD EPYC: up to 6e-4 relative after the run's
-# epochs, 2e-5 in δ), so the test allows about three times that and no more (λ 9.5 instead of 10 moves σ by
+# epochs, 2e-5 in δ), so the test allows a few times that (3–10×) and no more (λ 9.5 instead of 10 moves σ by
 # 4e-3). Bit-for-bit checks between two checkouts on one machine: benchmarks/bit_equality.py.
 BEFORE_OPTIONS = {
     "sigma": [0.022601390800199756, 0.04279287648731132, 0.08657888450883672, 0.11255297113816944,

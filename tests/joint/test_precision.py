@@ -65,6 +65,7 @@ def test_a_mixed_precision_run_trains_and_keeps_every_irls_number_finite_and_flo
 def test_auto_takes_the_measured_choice_of_the_device_type_and_leaves_the_others_alone():
     assert resolve("auto", "cpu") == AUTO["cpu"] == "32" and resolve("auto", "cuda:0") == AUTO["cuda"]
     assert resolve("auto", "meta") == "32"                                    # nothing measured there
+    assert "16-mixed" not in AUTO.values()      # config's checks refuse 16-mixed for batched and GAN runs by name
     assert [resolve(m, "cpu") for m in ("32", "bf16-mixed", "16-mixed")] == ["32", "bf16-mixed", "16-mixed"]
     assert Precision("auto", "cpu").dtype is None
     with pytest.raises(ValueError, match="unknown precision"):
@@ -77,6 +78,9 @@ def test_a_run_with_precision_auto_records_auto_and_says_what_it_trains_in(cli, 
     assert r.code == 0, r.err
     assert "precision 32 (auto)" in r.err
     assert json.loads((tmp_path / "a" / "config.json").read_text())["precision"] == "auto"
+    state = json.loads((tmp_path / "a" / "state.json").read_text())
+    epochs = state["warmstart"]["history"] + [h for it in state["irls"]["iterations"] for h in it["history"]]
+    assert epochs and {h["precision"] for h in epochs} == {"32"}
 
 
 def test_sixteen_mixed_is_refused_where_no_gradient_scaler_applies(cli, synth_dir, tmp_path):
