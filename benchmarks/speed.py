@@ -8,9 +8,12 @@
     one `bcd` round (every network one epoch) with the l2 coupling (all window
     weights 1, λ = 1) applied as the default does (`--apply prox`: a proximal
     step before every optimizer step; `--apply grad` for the paper's) against
-    the same round with C = 0, alternated (which goes first swaps every round): the
-    ratio is the median over pairs of a joint round's time over the isolated round next
-    to it (a slow spell of the machine slows both of a pair), the seconds are medians.
+    the same round with C = 0. The two rounds run interleaved step by step: each
+    of network i's joint steps next to one of its isolated steps (which goes first
+    swaps every step), so a slow spell of the machine slows both alike; the joint
+    round's seconds also hold the round's stacked copy, each anchor and each refresh.
+    The ratio is the median over rounds of joint over isolated seconds; the seconds
+    are medians.
     "own work": the seconds the coupling's own work took inside those joint rounds
     (anchors of eq. 9 with their copies, proximal steps or, with --apply grad, the
     coupling gradients; CPU only, "n/a" on a GPU) over an isolated
@@ -47,7 +50,7 @@ from jointnet_cli.data.loader import as_float
 from jointnet_cli.data.synth8 import generate_domain
 from jointnet_cli.joint import weights as jw
 from jointnet_cli.joint import bcd
-from jointnet_cli.joint.bcd import Anchors, anchors, train_round
+from jointnet_cli.joint.bcd import Anchors, RoundSteps, anchors, train_round
 from jointnet_cli.joint.stages import training_session
 from jointnet_cli.tasks.ae import hole_masks
 
@@ -115,6 +118,34 @@ def coupling_clock(on: bool) -> Iterator[dict[str, float]]:
             setattr(owner, name, fn)
 
 
+def paired_round(s, c: torch.Tensor, prox: float | None, r: int, batch_size: int,
+                 clocked: bool) -> tuple[float, float, dict[str, float]]:
+    """(a): one joint round (coupling `c`) and one isolated round of the session's networks, interleaved
+    step by step: network i's joint steps (against its anchor) alternate with its isolated steps (which goes
+    first swaps every step), each kind with its own batches and holes, so a slow spell of the machine slows
+    both alike. The joint round's seconds also hold what `bcd.train_round` adds around the steps: the round's
+    stacked copy, each network's anchor and the refresh after its block. Returns (joint seconds, isolated
+    seconds, the coupling's own seconds inside the joint round)."""
+    n = s.ens.n
+    joint = RoundSteps(s.ens, s.domains, s.task, list(range(n)), seed=0, key=("speed", "joint", r), prox=prox)
+    isolated = RoundSteps(s.ens, s.domains, s.task, list(range(n)), seed=0, key=("speed", "isolated", r))
+    seconds = {"joint": 0.0, "isolated": 0.0}
+    made: list = []
+    with coupling_clock(clocked) as spent:
+        seconds["joint"] += timed(lambda: made.append(Anchors(s.ens, c)))     # the round's stacked copy
+        anchor_of = made[0]
+        for i in range(n):
+            seconds["joint"] += timed(lambda: made.append(anchor_of(i)))
+            anchor = made[-1]
+            pairs = zip(joint.batches(i, batch_size), isolated.batches(i, batch_size))
+            for k, (jdx, idx) in enumerate(pairs):
+                for name in first_then_second(["joint", "isolated"], r + k):
+                    seconds[name] += timed(lambda: joint.step(i, jdx, anchor) if name == "joint" else
+                                           isolated.step(i, idx, {}))
+            seconds["joint"] += timed(lambda: anchor_of.refresh(i))
+    return seconds["joint"], seconds["isolated"], dict(spent)
+
+
 def coupling_cost(tmp: Path, n: int, train: int, args) -> dict:
     """(a) and (b) for n datasets: median seconds of a joint and an isolated round, the coupling's own work
     inside the joint rounds, the anchors timed alone, and one weighting step."""
@@ -123,29 +154,24 @@ def coupling_cost(tmp: Path, n: int, train: int, args) -> dict:
              "image_size": args.size, "apply": args.apply}
     with training_session(tmp / f"run-{train}-{n}", given, data_dir=tmp / f"data-{train}", device=args.device) as s:
         prox = s.cfg.lr if s.cfg.apply == "prox" else None
-        L = s.ens.num_layers
-        rounds = {"joint": s.coupling(s.all_ones()), "isolated": torch.zeros(L, n, n, dtype=torch.float64)}
+        c = s.coupling(s.all_ones())
         times: dict[str, list[float]] = {"joint": [], "isolated": []}
         pieces: dict[str, list[float]] = {"anchors": [], "pull": []}
+        clocked = args.device == "cpu"                         # a GPU's rounds leave "own work" empty: n/a
         for r in range(args.rounds + 1):                       # round 0 warms up
-            for name in first_then_second(list(rounds), r):
-                c = rounds[name]
-                clocked = name == "joint" and args.device == "cpu"
-                with coupling_clock(clocked) as spent:
-                    t = timed(lambda: train_round(s.ens, c, s.domains, s.task, batch_size=args.batch_size, seed=0,
-                                                  key=("speed", name, r), prox=prox if name == "joint" else None))
-                if r:
-                    times[name].append(t)
-                    if clocked:                                # a GPU's rounds leave "own work" empty: n/a
-                        for piece, seconds in spent.items():
-                            pieces[piece].append(seconds)
+            joint, isolated, spent = paired_round(s, c, prox, r, args.batch_size, clocked)
+            if r:
+                times["joint"].append(joint)
+                times["isolated"].append(isolated)
+                if clocked:
+                    for piece, seconds in spent.items():
+                        pieces[piece].append(seconds)
 
         def weighting_step():
             dw = jw.window_sq_distances(s.layer_sq_distances())
             return jw.irls_weights(dw, jw.sigma_from(dw))
 
         weighting = [timed(weighting_step) for _ in range(args.rounds + 1)][1:]      # the first warms up
-        c = rounds["joint"]
 
         def round_anchors():                                   # what a round does: every anchor, every refresh
             source = Anchors(s.ens, c)
