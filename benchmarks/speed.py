@@ -130,13 +130,13 @@ def paired_round(s, c: torch.Tensor, prox: float | None, r: int, batch_size: int
     joint = RoundSteps(s.ens, s.domains, s.task, list(range(n)), seed=0, key=("speed", "joint", r), prox=prox)
     isolated = RoundSteps(s.ens, s.domains, s.task, list(range(n)), seed=0, key=("speed", "isolated", r))
     seconds = {"joint": 0.0, "isolated": 0.0}
-    made: list = []
-    with coupling_clock(clocked) as spent:
-        seconds["joint"] += timed(lambda: made.append(Anchors(s.ens, c)))     # the round's stacked copy
-        anchor_of = made[0]
+    held: dict = {}                              # the round's Anchors and the current network's anchor, as in
+    with coupling_clock(clocked) as spent:      # train_round (one anchor alive at a time)
+        seconds["joint"] += timed(lambda: held.update(source=Anchors(s.ens, c)))     # the round's stacked copy
+        anchor_of = held["source"]
         for i in range(n):
-            seconds["joint"] += timed(lambda: made.append(anchor_of(i)))
-            anchor = made[-1]
+            seconds["joint"] += timed(lambda: held.update(anchor=anchor_of(i)))
+            anchor = held["anchor"]
             pairs = zip(joint.batches(i, batch_size), isolated.batches(i, batch_size))
             for k, (jdx, idx) in enumerate(pairs):
                 for name in first_then_second(["joint", "isolated"], r + k):
