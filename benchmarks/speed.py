@@ -70,11 +70,16 @@ def make_datasets(data: Path, n: int, size: int, train: int) -> list[str]:
 
 
 def timed(fn) -> float:
+    return timed_value(fn)[1]
+
+
+def timed_value(fn):
+    """(what fn returns, its seconds), a GPU's queued work included."""
     t0 = time.perf_counter()
-    fn()
+    value = fn()
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    return value, time.perf_counter() - t0
 
 
 def first_then_second(pair: list[str], r: int) -> list[str]:
@@ -130,13 +135,12 @@ def paired_round(s, c: torch.Tensor, prox: float | None, r: int, batch_size: int
     joint = RoundSteps(s.ens, s.domains, s.task, list(range(n)), seed=0, key=("speed", "joint", r), prox=prox)
     isolated = RoundSteps(s.ens, s.domains, s.task, list(range(n)), seed=0, key=("speed", "isolated", r))
     seconds = {"joint": 0.0, "isolated": 0.0}
-    held: dict = {}                              # the round's Anchors and the current network's anchor, as in
-    with coupling_clock(clocked) as spent:      # train_round (one anchor alive at a time)
-        seconds["joint"] += timed(lambda: held.update(source=Anchors(s.ens, c)))     # the round's stacked copy
-        anchor_of = held["source"]
+    with coupling_clock(clocked) as spent:
+        anchor_of, took = timed_value(lambda: Anchors(s.ens, c))           # the round's stacked copy
+        seconds["joint"] += took
         for i in range(n):
-            seconds["joint"] += timed(lambda: held.update(anchor=anchor_of(i)))
-            anchor = held["anchor"]
+            anchor, took = timed_value(lambda: anchor_of(i))                # one anchor alive, as in train_round
+            seconds["joint"] += took
             pairs = zip(joint.batches(i, batch_size), isolated.batches(i, batch_size))
             for k, (jdx, idx) in enumerate(pairs):
                 for name in first_then_second(["joint", "isolated"], r + k):
