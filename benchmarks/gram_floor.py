@@ -5,12 +5,13 @@
 `weights.layer_sq_distances` takes every pairwise distance from one Gram matrix of the stacked parameters,
 in float64 (close pairs keep their digits). This times the pieces on random parameters of the size of 16
 ae9 networks of width 32 (2.0 M each): one float32 pass over them, the float64 copy, the float64 product,
-and the float32 product for comparison; and the one pass that now replaces stacking, subtracting and
+and the float32 product for comparison; and the one pass that replaces stacking, subtracting and
 copying (`weights.relative_rows`: each network's tensor minus the first, written widened into the float64
-matrix), then that one pass and the Gram product taken a block of columns at a time while the block is in
-cache (`weights.relative_gram`, what the weighting step uses), with each block's product taken whole or
-as batched column slices that run on separate cores (`weights.block_gram`). Median of 5 after one warm-up;
-the last two are alternated, median of 15.
+matrix), with its product taken whole or as batched column slices that run on separate cores
+(`weights.block_gram`). Last, that pass and the Gram product taken a block of columns at a time while the
+block is in cache (`weights.relative_gram`), three ways, alternated, median of 15: each block's product
+whole, as column slices, or as bands of rows against the rows from the band's first on (the upper block
+triangle, what the weighting step uses). The others: median of 5 after one warm-up.
 """
 
 from __future__ import annotations
@@ -54,20 +55,22 @@ def main() -> None:
     print(f"relative_rows (one pass):      {ms(lambda: relative_rows(rows)):7.1f} ms")
     a = relative_rows(rows)
     print(f"  + its float64 Gram:          {ms(lambda: a @ a.T):7.1f} ms")
-    from jointnet_cli.joint.weights import GRAM_SPLIT, block_gram
+    from jointnet_cli.joint.weights import GRAM_BAND, GRAM_SPLIT, block_gram
 
     print(f"  same, {GRAM_SPLIT} slices in one bmm: {ms(lambda: block_gram(a)):7.1f} ms")
     print(f"relative_gram (blocks of {GRAM_BLOCK}), rows and Gram together, alternated, median of 15:")
-    ways = {"one product per block": 1, f"{GRAM_SPLIT} batched slices per block": GRAM_SPLIT}
+    ways = {"one product per block": (args.n, 1), f"{GRAM_SPLIT} batched slices per block": (args.n, GRAM_SPLIT),
+            f"bands of {GRAM_BAND} rows, {GRAM_SPLIT} slices (used)": (GRAM_BAND, GRAM_SPLIT)}
     seconds: dict[str, list[float]] = {name: [] for name in ways}
+    buf = torch.empty(args.n, GRAM_BLOCK, dtype=torch.float64)
     for r in range(16):
         for name in list(ways)[::1 if r % 2 == 0 else -1]:          # which goes first swaps every round
-            split = ways[name]
+            band, split = ways[name]
             t0 = time.perf_counter()
-            relative_gram(rows, split=split)
+            relative_gram(rows, split=split, band=band, buf=buf)
             seconds[name].append(time.perf_counter() - t0)
     for name, s in seconds.items():
-        print(f"  {name + ':':30s} {statistics.median(s[1:]) * 1e3:7.1f} ms")
+        print(f"  {name + ':':36s} {statistics.median(s[1:]) * 1e3:7.1f} ms")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def relative_rows(part: torch.Tensor | Sequence[torch.Tensor], start: int = 0, s
     subtraction of numbers within a factor 2 is exact), and written widened to float64 in the same pass,
     row by row, on the tensors' device. A pair close to each other but far from θ_1 keeps float32's
     rounding of each a_i: a relative error of about 6e-8 · ‖θ_i − θ_1‖ / ‖θ_i − θ_j‖ per coordinate.
-    `start`/`stop` take only those flattened coordinates (a block of columns), written into `out` if given.
+    (A subtraction in float64 would be exact for every pair, and costs a quarter more here: README
+    "Benchmarks".) `start`/`stop` take only those flattened coordinates (a block of columns), written
+    into `out` if given.
     """
     with torch.no_grad():
         first = part[0].reshape(-1)[start:stop]
@@ -54,7 +56,8 @@ def relative_rows(part: torch.Tensor | Sequence[torch.Tensor], start: int = 0, s
 
 
 GRAM_BLOCK = 1 << 16     # columns per block of the CPU Gram product: 16 networks' block is 8 MiB of float64
-GRAM_SPLIT = 2           # each block's product as this many batched products of equal column slices
+GRAM_SPLIT = 2           # each product as this many batched products of equal column slices
+GRAM_BAND = 3            # rows per band of the CPU Gram product's upper block triangle
 
 
 def column_slices(x: torch.Tensor, k: int) -> torch.Tensor | None:
@@ -67,42 +70,96 @@ def column_slices(x: torch.Tensor, k: int) -> torch.Tensor | None:
     return x.reshape(n, k, width // k).transpose(0, 1)
 
 
-def block_gram(a: torch.Tensor, split: int = GRAM_SPLIT) -> torch.Tensor:
-    """a a^T of one (n, B) float64 block, as the sum of `split` products of its column slices taken in one
-    batched call (`torch.bmm`). A product of an (n, B) matrix with n ≈ 16 rows runs on one core; the batch
+def slice_product(a: torch.Tensor, b: torch.Tensor, split: int = GRAM_SPLIT) -> torch.Tensor:
+    """a b^T of two float64 blocks with the same columns, as the sum of `split` products of their column
+    slices taken in one batched call (`torch.bmm`). A product with ≈ 16 rows runs on one core; the batch
     runs its slices on separate cores (`benchmarks/gram_floor.py`). The split is a fixed number, not taken
-    from the thread count, so the order of the slices' sum is the same on every machine. A block whose width
-    the split does not divide is one product."""
-    slices = column_slices(a, split)
-    if slices is None:
-        return a @ a.T
-    return torch.bmm(slices, slices.transpose(1, 2)).sum(0)
+    from the thread count, so the order of the slices' sum is the same on every machine. A width the split
+    does not divide is one product."""
+    sa, sb = column_slices(a, split), column_slices(b, split)
+    if sa is None or sb is None:
+        return a @ b.T
+    return torch.bmm(sa, sb.transpose(1, 2)).sum(0)
+
+
+def block_gram(a: torch.Tensor, split: int = GRAM_SPLIT) -> torch.Tensor:
+    """a a^T of one (n, B) float64 block (`slice_product`)."""
+    return slice_product(a, a, split)
+
+
+def upper_bands(n: int, band: int = GRAM_BAND) -> list[tuple[int, int]]:
+    """Row bands (lo, hi) of rows 1..n−1 of a relative Gram matrix (row 0, a_1 = 0, has none), `band`
+    rows each: band (lo, hi) multiplies rows lo..hi−1 by rows lo..n−1, the upper block triangle, so the
+    products hold about half of the n² entries instead of all of them."""
+    return [(lo, min(lo + band, n)) for lo in range(1, n, band)]
+
+
+def mirrored_upper(g: torch.Tensor) -> torch.Tensor:
+    """The symmetric matrix whose upper triangle (diagonal included) is g's: exactly symmetric."""
+    upper = torch.triu(g)
+    return upper + torch.triu(g, 1).T
 
 
 def relative_gram(part: torch.Tensor | Sequence[torch.Tensor], block: int = GRAM_BLOCK,
-                  split: int = GRAM_SPLIT) -> torch.Tensor:
+                  split: int = GRAM_SPLIT, band: int = GRAM_BAND, buf: torch.Tensor | None = None) -> torch.Tensor:
     """A A^T for A = `relative_rows(part)`: (n, n) float64, on the tensors' device.
 
     On the CPU a tensor of more than `block` coordinates is taken a block of columns at a time, so each widened
-    block is multiplied while it is still in cache instead of writing and re-reading all of A, and each block's
-    product is split over the cores (`block_gram`, `split` slices). `benchmarks/gram_floor.py` times it against
-    one widened copy and one product. The sum over blocks and slices changes only the order of float64 additions
-    (Gram entries change by about 1e-13 relative); a tensor of at most `block` coordinates, and any tensor on a
-    GPU, is one product as before.
+    block is multiplied while it is still in cache instead of writing and re-reading all of A (`buf`, an
+    (n, ≥ block) float64 matrix, may be lent for the blocks, so that the tensors of one weighting step share
+    it). Each block's product is taken as bands of `band` rows against the rows from the band's first on
+    (`upper_bands`: the upper block triangle, without the zero row of θ_1), each band as `split` column slices
+    in one batched product (`slice_product`), and the lower triangle is the upper's mirror.
+    `benchmarks/gram_floor.py` times the ways against each other. The blocks, bands and slices change only
+    the order of float64 additions (Gram entries change by about 1e-13 relative); a tensor of at most
+    `block` coordinates, and any tensor on a GPU, is one product.
     """
     first = part[0]
-    size = first.numel()
-    if first.device.type != "cpu" or size <= block:
+    if first.device.type != "cpu" or first.numel() <= block:
         a = relative_rows(part)
         return a @ a.T
+    n = len(part)
+    if buf is None or buf.shape[0] != n or buf.shape[1] < block:
+        buf = torch.empty(n, block, dtype=torch.float64)
     with torch.no_grad():
-        flat = [x.reshape(-1) for x in part]        # a non-contiguous tensor is copied once, not once per block
-        buf = torch.empty(len(flat), block, dtype=torch.float64)
-        gram = torch.zeros(len(flat), len(flat), dtype=torch.float64)
-        for start in range(0, size, block):
-            a = relative_rows(flat, start, start + block, out=buf[:, :min(block, size - start)])
-            gram += block_gram(a, split)
-        return gram
+        gram = torch.zeros(n, n, dtype=torch.float64)
+        bands = upper_bands(n, band)
+        full = FullBlocks(buf[:, :block], bands, split)
+        for chunk in zip(*(x.reshape(-1).split(block) for x in part)):     # the n networks' k-th block
+            if chunk[0].numel() == block:
+                full.add(chunk)
+            else:                                                           # the last, shorter block
+                a = relative_rows(chunk, out=buf[:, :chunk[0].numel()])
+                for lo, hi in bands:
+                    gram[lo:hi, lo:] += slice_product(a[lo:hi], a[lo:], split)
+        full.sum_into(gram)
+        return mirrored_upper(gram)
+
+
+class FullBlocks:
+    """The banded Gram products of full blocks of columns, summed per band and per column slice (each
+    band's slices (split, h, n − lo), `torch.baddbmm_`), with every view of the block's matrix taken once:
+    per block, one widening subtraction per network and one product per band."""
+
+    def __init__(self, a: torch.Tensor, bands: list[tuple[int, int]], split: int):
+        n, width = a.shape
+        k = split if split >= 1 and width % split == 0 else 1
+        sliced = a.reshape(n, k, width // k).transpose(0, 1)               # (k, n, width / k), a view
+        self.a, self.rows, self.bands = a, a.unbind(0), bands
+        self.products = [(sliced[:, lo:hi], sliced[:, lo:].transpose(1, 2)) for lo, hi in bands]
+        self.sums = [torch.zeros(k, hi - lo, n - lo, dtype=torch.float64) for lo, hi in bands]
+
+    def add(self, chunk: Sequence[torch.Tensor]) -> None:
+        """Take the networks' block relative to the first, widened (`relative_rows`; row 0, a_1 = 0, is
+        in no band and is not written), into the held matrix and add its banded products."""
+        for row, x in zip(self.rows[1:], chunk[1:]):
+            torch.sub(x, chunk[0], out=row)
+        for (lhs, rhs), acc in zip(self.products, self.sums):
+            acc.baddbmm_(lhs, rhs)
+
+    def sum_into(self, gram: torch.Tensor) -> None:
+        for (lo, hi), acc in zip(self.bands, self.sums):
+            gram[lo:hi, lo:] += acc.sum(0)
 
 
 def layer_sq_distances(stacks: Sequence[torch.Tensor | Sequence[torch.Tensor | Sequence[torch.Tensor]]]) -> torch.Tensor:
@@ -116,11 +173,14 @@ def layer_sq_distances(stacks: Sequence[torch.Tensor | Sequence[torch.Tensor | S
     tensors' device; clamped at 0, with an exact zero diagonal. Returned on the CPU.
     """
     out = []
+    buf: torch.Tensor | None = None         # one block matrix for every tensor taken in blocks
     for layer in stacks:
         parts = [layer] if isinstance(layer, torch.Tensor) else list(layer)
         gram = None
         for part in parts:
-            g = relative_gram(part)
+            if buf is None and part[0].device.type == "cpu" and part[0].numel() > GRAM_BLOCK:
+                buf = torch.empty(len(part), GRAM_BLOCK, dtype=torch.float64)
+            g = relative_gram(part, buf=buf)
             gram = g if gram is None else gram + g   # (n, n)
         gram = gram.cpu()
         sq = gram.diagonal()

@@ -49,6 +49,24 @@ def test_every_layout_of_the_parameters_gives_the_same_distances_bit_for_bit():
     assert as_rows[0, 0, 1].item() == pytest.approx(exact[0, 1].item(), rel=1e-12)   # exact: 8.4e-12
 
 
+def test_a_pair_close_to_each_other_but_far_from_the_first_network_keeps_float32s_rounding_only():
+    """θ_2 and θ_3 are 1/300 of their distance to θ_1 apart (a group that is not network 1's): each
+    θ_i − θ_1 is rounded to float32 (2^-24 of a coordinate), so their squared distance is off by at most
+    2 · 2^-24 · ‖θ_2 − θ_1‖ / ‖θ_2 − θ_3‖ relative, in one block of columns or in two; not more."""
+    g = torch.Generator().manual_seed(5)
+    base = torch.randn(300, generator=g)
+    far = base + 3.0 + torch.rand(300, generator=g)               # not within a factor 2 of θ_1's coordinates
+    near = far + 1e-2 * torch.randn(300, generator=g)
+    flat = torch.stack([base, far, near]).double()
+    direct = ((flat[:, None] - flat[None]) ** 2).sum(-1)
+    bound = 2 * 2.0 ** -24 * (direct[0, 1] / direct[1, 2]).sqrt().item()
+    for block in (1000, 150):
+        gram = jw.relative_gram([base, far, near], block=block)
+        sq = gram.diagonal()
+        d2 = sq[:, None] + sq[None, :] - 2 * gram
+        assert abs(d2[1, 2].item() / direct[1, 2].item() - 1) <= bound
+
+
 def test_the_gram_product_taken_a_block_of_columns_at_a_time_is_the_same_product():
     """On the CPU a large tensor's Gram product is summed over blocks of columns (kept in cache): the
     same float64 numbers up to the order of additions, for a stack or a list, whatever the last block's size,
@@ -88,6 +106,31 @@ def test_a_blocks_product_split_into_batched_column_slices_is_the_same_product()
     for block in (48, 50):                                # 3 full blocks; or 2 and a short even one of 44
         two, one = (jw.relative_gram(nets, block=block, split=split) for split in (2, 1))
         assert torch.allclose(two, one, rtol=1e-13, atol=1e-13)
+
+
+def test_the_upper_bands_cover_each_upper_entry_once_and_give_the_same_symmetric_gram():
+    """The Gram product of a large tensor is taken as bands of rows against the rows from the band's first
+    on (row 0, a_1 = 0, in none): every entry on or above the diagonal of rows 1..n−1 is in exactly one
+    band; the mirrored result is exactly symmetric and equals one product up to the order of additions,
+    whatever the band's height."""
+    for n in (1, 2, 5, 16):
+        for band in (1, 2, 3, 16):
+            covered = torch.zeros(n, n, dtype=torch.int64)
+            for lo, hi in jw.upper_bands(n, band):
+                assert hi - lo <= band
+                covered[lo:hi, lo:] += 1
+            assert torch.equal(covered.triu(), torch.ones(n, n, dtype=torch.int64).triu().index_fill(0, torch.tensor([0]), 0))
+    g = torch.Generator().manual_seed(3)
+    nets = [torch.randn(10, 12, generator=g) for _ in range(7)]            # 120 coordinates
+    a = jw.relative_rows(nets)
+    for band in (1, 2, 3, 4, 7):
+        got = jw.relative_gram(nets, block=50, band=band)                  # 3 blocks, the last short
+        assert torch.equal(got, got.T)
+        assert torch.allclose(got, a @ a.T, rtol=1e-13, atol=1e-13)
+    lent = torch.full((7, 64), float("nan"), dtype=torch.float64)          # a lent block matrix, wider than a block
+    assert torch.equal(jw.relative_gram(nets, block=50, buf=lent), jw.relative_gram(nets, block=50))
+    m = torch.tensor([[1.0, 2.0], [-5.0, 3.0]])                            # the lower triangle is ignored
+    assert torch.equal(jw.mirrored_upper(m), torch.tensor([[1.0, 2.0], [2.0, 3.0]]))
 
 
 def test_sigma_is_mean_over_i_of_nearest_neighbour_distance():
