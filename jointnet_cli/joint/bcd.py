@@ -24,7 +24,7 @@ from jointnet_cli.data.loader import DomainData
 from jointnet_cli.joint.ensemble import Ensemble
 from jointnet_cli.joint.precision import FULL, Precision
 from jointnet_cli.joint.weights import anchor_weights, column_slices, prox_fraction
-from jointnet_cli.seeding import derive_seed, generator
+from jointnet_cli.seeding import derive_seed, generator, seed_noise
 from jointnet_cli.tasks import Task
 
 
@@ -154,7 +154,7 @@ def _step(ens: Ensemble, i: int, task: Task, dom: DomainData, idx: torch.Tensor,
     With `prox` (the step size η) the coupling is a proximal step before the optimizer's, not a gradient.
     `precision`: the forward pass under autocast (and fp16's gradient scaler); the coupling stays float32.
     """
-    torch.manual_seed(noise_seed)
+    seed_noise(noise_seed, dom.train.images.device)
     net, opts = ens.nets[i], ens.optimizers[i]
     if prox is not None:
         apply_prox(ens.params[i], anchor, prox)

@@ -129,3 +129,18 @@ def test_a_round_with_the_stacked_anchors_trains_what_the_sums_train(synth_dir, 
         finals[way] = torch.cat([p.detach().flatten() for net in ens.nets for p in net.parameters()])
     assert torch.allclose(finals["stacked"], finals["sum"], rtol=1e-5, atol=1e-6)
     assert (finals["stacked"] - finals["uncoupled"]).abs().max() > 1e-3      # the coupling did something
+
+
+def test_a_steps_noise_seed_draws_what_torch_manual_seed_draws():
+    """`seed_noise` seeds only the generator dropout uses on the step's device (the CPU here): the same
+    masks as after `torch.manual_seed`, whatever was drawn before; another seed, other masks."""
+    from jointnet_cli.seeding import seed_noise
+
+    x = torch.ones(4000)
+    torch.manual_seed(123)
+    want = torch.nn.functional.dropout(x, 0.5, training=True)
+    torch.rand(7)                                                   # move the global stream on
+    seed_noise(123, "cpu")
+    assert torch.equal(torch.nn.functional.dropout(x, 0.5, training=True), want)
+    seed_noise(124, torch.device("cpu"))
+    assert not torch.equal(torch.nn.functional.dropout(x, 0.5, training=True), want)
