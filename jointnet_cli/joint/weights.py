@@ -47,9 +47,11 @@ def relative_rows(part: torch.Tensor | Sequence[torch.Tensor], start: int = 0, s
     into `out` if given.
     """
     with torch.no_grad():
+        if out is None:                     # the whole tensor: one stacked float32 copy, one widening subtraction
+            m = part.reshape(len(part), -1)[:, start:stop] if isinstance(part, torch.Tensor) else \
+                torch.stack([x.reshape(-1)[start:stop] for x in part])
+            return torch.sub(m, m[0], out=torch.empty(m.shape, dtype=torch.float64, device=m.device))
         first = part[0].reshape(-1)[start:stop]
-        if out is None:
-            out = torch.empty(len(part), first.numel(), dtype=torch.float64, device=first.device)
         for i, x in enumerate(part):
             torch.sub(x.reshape(-1)[start:stop], first, out=out[i])
         return out
