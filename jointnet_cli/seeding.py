@@ -10,6 +10,10 @@ with no random state to save.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def derive_seed(seed: int, *keys: object) -> int:
@@ -27,7 +31,7 @@ def generator(seed: int, *keys: object, device: str = "cpu"):
     return g
 
 
-def seed_noise(seed: int, device: object = "cpu") -> None:
+def seed_noise(seed: int, device: torch.device | str = "cpu") -> None:
     """Seed the global generator that layers drawing noise (dropout) use on `device`: the CPU's, and for a
     CUDA device also that device's. The same draws follow as after `torch.manual_seed(seed)`, which seeds
     every device's generator: on a CUDA build of torch that costs ~0.3 ms a call even without a GPU, and a

@@ -37,10 +37,10 @@ def relative_rows(part: torch.Tensor | Sequence[torch.Tensor], start: int = 0, s
                   out: torch.Tensor | None = None) -> torch.Tensor:
     """The (n, P) float64 matrix of a_i = θ_i − θ_1 for one parameter tensor of every network.
 
-    `part` holds the n networks' tensors: an (n, …) stack or a list of n tensors (no stack is copied).
+    `part` holds the n networks' tensors: an (n, …) stack or a list of n tensors (stacked in one copy).
     The subtraction is in the parameters' own precision, exact where θ_i is close to θ_1 (float32's
     subtraction of numbers within a factor 2 is exact), and written widened to float64 in the same pass,
-    row by row, on the tensors' device. A pair close to each other but far from θ_1 keeps float32's
+    on the tensors' device (into `out` row by row). A pair close to each other but far from θ_1 keeps float32's
     rounding of each a_i: a relative error of about 6e-8 · ‖θ_i − θ_1‖ / ‖θ_i − θ_j‖ per coordinate.
     (A subtraction in float64 would be exact for every pair, and costs a quarter more here: README
     "Benchmarks".) `start`/`stop` take only those flattened coordinates (a block of columns), written
@@ -147,7 +147,7 @@ class FullBlocks:
         n, width = a.shape
         k = split if split >= 1 and width % split == 0 else 1
         sliced = a.reshape(n, k, width // k).transpose(0, 1)               # (k, n, width / k), a view
-        self.a, self.rows, self.bands = a, a.unbind(0), bands
+        self.rows, self.bands = a.unbind(0), bands
         self.products = [(sliced[:, lo:hi], sliced[:, lo:].transpose(1, 2)) for lo, hi in bands]
         self.sums = [torch.zeros(k, hi - lo, n - lo, dtype=torch.float64) for lo, hi in bands]
 
