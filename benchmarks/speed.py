@@ -43,8 +43,9 @@ import math
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 
@@ -86,9 +87,18 @@ def timed_value(fn):
 
 
 def first_then_second(pair: list[str], r: int) -> list[str]:
-    """The two measurements of round r, in turn order: swapped every other round, so neither always runs
+    """The two measurements of pair r, in turn order: swapped every other pair, so neither always runs
     on the heels of the other (on the development machine the second of a pair could run a few % apart)."""
     return pair if r % 2 == 0 else pair[::-1]
+
+
+def interleaved(seconds: dict[str, float], pairs: Iterable[dict[str, Callable[[], object]]], r: int) -> None:
+    """Time each pair's two calls one after the other (which goes first swaps every pair, and between
+    rounds r), adding each call's seconds to `seconds` under its name: steps of two loops side by side,
+    so a slow spell of the machine slows both alike."""
+    for k, calls in enumerate(pairs):
+        for name in first_then_second(list(calls), r + k):
+            seconds[name] += timed(calls[name])
 
 
 @contextlib.contextmanager
@@ -144,11 +154,9 @@ def paired_round(s, c: torch.Tensor, prox: float | None, r: int, batch_size: int
         for i in range(n):
             anchor, took = timed_value(lambda: anchor_of(i))                # one anchor alive, as in train_round
             seconds["joint"] += took
-            pairs = zip(joint.batches(i, batch_size), isolated.batches(i, batch_size))
-            for k, (jdx, idx) in enumerate(pairs):
-                for name in first_then_second(["joint", "isolated"], r + k):
-                    seconds[name] += timed(lambda: joint.step(i, jdx, anchor) if name == "joint" else
-                                           isolated.step(i, idx, {}))
+            interleaved(seconds, ({"joint": partial(joint.step, i, jdx, anchor),
+                                   "isolated": partial(isolated.step, i, idx, {})}
+                                  for jdx, idx in zip(joint.batches(i, batch_size), isolated.batches(i, batch_size))), r)
             seconds["joint"] += timed(lambda: anchor_of.refresh(i))
     return seconds["joint"], seconds["isolated"], dict(spent)
 
@@ -254,9 +262,8 @@ def paired_epoch(s, zero: torch.Tensor, bare: BareLoop, r: int, batch_size: int)
 
     (steps, anchor_of, anchor, fw_batches), seconds["framework"] = timed_value(framework_setup)
     bare_batches, seconds["bare"] = timed_value(bare.epoch)
-    for k, (fidx, bidx) in enumerate(zip(fw_batches, bare_batches)):
-        for name in first_then_second(["framework", "bare"], r + k):
-            seconds[name] += timed(lambda: steps.step(0, fidx, anchor) if name == "framework" else bare.step(bidx))
+    interleaved(seconds, ({"framework": partial(steps.step, 0, fidx, anchor), "bare": partial(bare.step, bidx)}
+                          for fidx, bidx in zip(fw_batches, bare_batches)), r)
     seconds["framework"] += timed(lambda: (anchor_of.refresh(0), steps.mean_loss(0)))
     return seconds["framework"], seconds["bare"]
 
