@@ -11,7 +11,8 @@ matrix), with its product taken whole or as batched column slices that run on se
 (`weights.block_gram`). Last, that pass and the Gram product taken a block of columns at a time while the
 block is in cache (`weights.relative_gram`), three ways, alternated, median of 15: each block's product
 whole, as column slices, or as bands of rows against the rows from the band's first on (the upper block
-triangle, what the weighting step uses). The others: median of 5 after one warm-up.
+triangle, what the weighting step uses). The others: median of 5 after one warm-up. Last, all the layer
+distances of n ae9 networks with the weighting step's scratch matrices kept between calls or fresh.
 """
 
 from __future__ import annotations
@@ -71,6 +72,38 @@ def main() -> None:
             seconds[name].append(time.perf_counter() - t0)
     for name, s in seconds.items():
         print(f"  {name + ':':36s} {statistics.median(s[1:]) * 1e3:7.1f} ms")
+    whole_step(args.n)
+
+
+def whole_step(n: int) -> None:
+    """Every layer's distances of n ae9 networks (width 32, 32 px: 36 tensors, 29 of them ≤ 65,536
+    coordinates), the way a session takes them (`LayerDistances`, its scratch kept between calls) and
+    with fresh scratch on each call (`layer_sq_distances`), alternated, median of 21 after one warm-up."""
+    import torch
+
+    from jointnet_cli.joint.ensemble import Ensemble
+    from jointnet_cli.joint.weights import LayerDistances, layer_sq_distances
+    from jointnet_cli.models.ae9 import AE9, layers
+
+    template = AE9(32, 3, 32)
+    ens = Ensemble([f"d{i}" for i in range(n)], template, layers(template), lr=1e-3, device="cpu")
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in (p for net in ens.params for layer in net for p in layer):
+            p.add_(1e-3 * torch.randn(p.shape, generator=g))
+    rows, kept = ens.layer_rows(), LayerDistances()
+    ways = {"scratch kept (a session)": lambda: kept(rows), "fresh scratch each call": lambda: layer_sq_distances(rows)}
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    for r in range(22):
+        for name in list(ways)[::1 if r % 2 == 0 else -1]:
+            t0 = time.perf_counter()
+            ways[name]()
+            seconds[name].append(time.perf_counter() - t0)
+    print(f"all layers' distances of {n} ae9 networks (1.97 M parameters each), alternated, median of 21:")
+    for name, s in seconds.items():
+        print(f"  {name + ':':36s} {statistics.median(s[1:]) * 1e3:7.1f} ms")
+    kept_s, fresh_s = seconds.values()
+    print(f"  kept / fresh, paired median:        {statistics.median(a / b for a, b in zip(kept_s[1:], fresh_s[1:])):7.3f}")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,7 @@ class Session:
     window_labels: list[str] | None = None       # "G w1", … for a GAN's players; default "w1", …
     group: Group = field(default_factory=Group)  # the processes of a torchrun run (one by default)
     batched: BatchedRounds = field(default_factory=BatchedRounds, repr=False)   # its rounds keep a CUDA graph
+    distances: jw.LayerDistances = field(default_factory=jw.LayerDistances, repr=False)  # keeps its scratch
     chosen_lam: float | None = None              # λ found by `--lambda auto` (state.json "lambda_search")
     snapshots: Snapshots = field(init=False, repr=False)   # state.json and checkpoints, rank 0 writing
     precision: Precision = field(init=False, repr=False)   # --precision of the training steps
@@ -147,7 +148,7 @@ class Session:
 
     def layer_sq_distances(self) -> torch.Tensor:
         """(L, n, n) ‖θ_i^l − θ_j^l‖² on the current parameters."""
-        return jw.layer_sq_distances(self.ens.layer_rows())
+        return self.distances(self.ens.layer_rows())
 
     def window_sq_distances(self, layer_d2: torch.Tensor | None = None) -> torch.Tensor:
         """(W, n, n) d_ijw² on the current parameters (or from given layer distances)."""

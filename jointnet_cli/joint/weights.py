@@ -12,6 +12,7 @@ only. `windows` lists each window's layer indices; the default is one chain.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -37,24 +38,28 @@ def relative_rows(part: torch.Tensor | Sequence[torch.Tensor], start: int = 0, s
                   out: torch.Tensor | None = None) -> torch.Tensor:
     """The (n, P) float64 matrix of a_i = θ_i − θ_1 for one parameter tensor of every network.
 
-    `part` holds the n networks' tensors: an (n, …) stack or a list of n tensors (stacked in one copy).
+    `part` holds the n networks' tensors: an (n, …) stack or a list of n tensors (stacked in one copy, or
+    subtracted network by network when written into `out`).
     The subtraction is in the parameters' own precision, exact where θ_i is close to θ_1 (float32's
     subtraction of numbers within a factor 2 is exact), and written widened to float64 in the same pass,
-    on the tensors' device (into `out` row by row). A pair close to each other but far from θ_1 keeps float32's
+    on the tensors' device (into `out` if given). A pair close to each other but far from θ_1 keeps float32's
     rounding of each a_i: a relative error of about 6e-8 · ‖θ_i − θ_1‖ / ‖θ_i − θ_j‖ per coordinate.
     (A subtraction in float64 would be exact for every pair, and costs a quarter more here: README
-    "Benchmarks".) `start`/`stop` take only those flattened coordinates (a block of columns), written
-    into `out` if given.
+    "Benchmarks".) `start`/`stop` take only those flattened coordinates (a block of columns).
     """
     with torch.no_grad():
-        if out is None:                     # the whole tensor: one stacked float32 copy, one widening subtraction
-            m = part.reshape(len(part), -1)[:, start:stop] if isinstance(part, torch.Tensor) else \
-                torch.stack([x.reshape(-1)[start:stop] for x in part])
-            return torch.sub(m, m[0], out=torch.empty(m.shape, dtype=torch.float64, device=m.device))
-        first = part[0].reshape(-1)[start:stop]
-        for i, x in enumerate(part):
-            torch.sub(x.reshape(-1)[start:stop], first, out=out[i])
-        return out
+        if isinstance(part, torch.Tensor):              # a stack: one widening subtraction
+            m = part.reshape(len(part), -1)[:, start:stop]
+        elif out is None:                               # a list: stacked in one float32 copy first
+            m = torch.stack([x.reshape(-1)[start:stop] for x in part])
+        else:                                           # a list into `out`: one subtraction per network
+            first = part[0].reshape(-1)[start:stop]
+            for i, x in enumerate(part):
+                torch.sub(x.reshape(-1)[start:stop], first, out=out[i])
+            return out
+        if out is None:
+            out = torch.empty(m.shape, dtype=torch.float64, device=m.device)
+        return torch.sub(m, m[0], out=out)
 
 
 GRAM_BLOCK = 1 << 16     # columns per block of the CPU Gram product: 16 networks' block is 8 MiB of float64
@@ -97,9 +102,9 @@ def upper_bands(n: int, band: int = GRAM_BAND) -> list[tuple[int, int]]:
 
 
 def mirrored_upper(g: torch.Tensor) -> torch.Tensor:
-    """The symmetric matrix whose upper triangle (diagonal included) is g's: exactly symmetric."""
-    upper = torch.triu(g)
-    return upper + torch.triu(g, 1).T
+    """The symmetric matrix (or stack of matrices) whose upper triangle, diagonal included, is g's: exactly
+    symmetric."""
+    return torch.triu(g) + torch.triu(g, 1).transpose(-2, -1)
 
 
 def relative_gram(part: torch.Tensor | Sequence[torch.Tensor], block: int = GRAM_BLOCK,
@@ -165,31 +170,85 @@ class FullBlocks:
 
 
 def layer_sq_distances(stacks: Sequence[torch.Tensor | Sequence[torch.Tensor | Sequence[torch.Tensor]]]) -> torch.Tensor:
-    """‖θ_i^l − θ_j^l‖² for every layer: (L, n, n).
+    """‖θ_i^l − θ_j^l‖² for every layer: (L, n, n), computed once (`LayerDistances`, whose scratch is then
+    dropped)."""
+    return LayerDistances()(stacks)
 
-    `stacks[l]` is layer l as one (n, P_l) matrix whose row i is θ_i^l, or as a list of its parameter
-    tensors, each given for the n networks as an (n, …) stack or a list of n tensors. Rows are taken
-    relative to the first, a_i = θ_i − θ_1 (`relative_rows`: distances do not change). The Gram identity
-    ‖a_i − a_j‖² = ‖a_i‖² + ‖a_j‖² − 2 a_i·a_j gives every pair from one float64 matrix product per
-    tensor (`relative_gram`; its cancellation loses none of the a_i's float32 digits), summed on the
-    tensors' device; clamped at 0, with an exact zero diagonal. Returned on the CPU.
+
+class LayerDistances:
+    """‖θ_i^l − θ_j^l‖² for every layer, (L, n, n), keeping its scratch matrices from one call to the next.
+
+    A call takes `stacks`: `stacks[l]` is layer l as one (n, P_l) matrix whose row i is θ_i^l, or as a list of
+    its parameter tensors, each given for the n networks as an (n, …) stack or a list of n tensors
+    (`Ensemble.layer_rows()`). Rows are taken relative to the first, a_i = θ_i − θ_1 (`relative_rows`:
+    distances do not change), and the Gram identity ‖a_i − a_j‖² = ‖a_i‖² + ‖a_j‖² − 2 a_i·a_j gives every
+    pair from float64 products (its cancellation loses none of the a_i's float32 digits), on the tensors'
+    device:
+
+    - the tensors of at most `GRAM_BLOCK` coordinates, of every layer, as one matrix: each network's row
+      concatenated in one copy, one widening subtraction, and one product per layer over its columns;
+    - a larger tensor, on the CPU, a block of columns at a time (`relative_gram`, in one lent block matrix);
+      on a GPU, one product.
+
+    Each layer's Gram is made exactly symmetric (`mirrored_upper`); d² is clamped at 0, with an exact zero
+    diagonal; returned on the CPU. The merged matrices and the block matrix (21 MB at n = 16 for ae9) are
+    kept for the next call: fresh memory costs its page faults on every first touch (`benchmarks/gram_floor.py`:
+    at n = 16 a call with fresh scratch took 80.5 ms, with kept 69.7). A session holds one.
     """
-    out = []
-    buf: torch.Tensor | None = None         # one block matrix for every tensor taken in blocks
-    for layer in stacks:
-        parts = [layer] if isinstance(layer, torch.Tensor) else list(layer)
-        gram = None
-        for part in parts:
-            if buf is None and part[0].device.type == "cpu" and part[0].numel() > GRAM_BLOCK:
-                buf = torch.empty(len(part), GRAM_BLOCK, dtype=torch.float64)
-            g = relative_gram(part, buf=buf)
-            gram = g if gram is None else gram + g   # (n, n)
-        gram = gram.cpu()
-        sq = gram.diagonal()
-        d2 = (sq[:, None] + sq[None, :] - 2 * gram).clamp_min_(0)
-        d2.fill_diagonal_(0)
-        out.append(d2)
-    return torch.stack(out)
+
+    def __init__(self) -> None:
+        self.kept: dict[str, torch.Tensor] = {}         # the scratch matrices, by name
+
+    def scratch(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """The kept matrix `name`, allocated again only when its shape, dtype or device changes."""
+        kept = self.kept.get(name)
+        if kept is None or kept.shape != shape or kept.dtype != dtype or kept.device != device:
+            kept = self.kept[name] = torch.empty(shape, dtype=dtype, device=device)
+        return kept
+
+    def __call__(self, stacks: Sequence[torch.Tensor | Sequence[torch.Tensor | Sequence[torch.Tensor]]]) -> torch.Tensor:
+        layers = [[layer] if isinstance(layer, torch.Tensor) else list(layer) for layer in stacks]
+        first = layers[0][0]
+        n, device = len(first), first[0].device
+        with torch.no_grad():
+            grams = torch.zeros(len(layers), n, n, dtype=torch.float64, device=device)
+            self.add_small(layers, grams)
+            for l, layer in enumerate(layers):
+                for part in layer:
+                    if part[0].numel() <= GRAM_BLOCK:
+                        continue
+                    buf = self.scratch("block", (n, GRAM_BLOCK), torch.float64, device) if device.type == "cpu" else None
+                    grams[l] += relative_gram(part, buf=buf)
+            grams = mirrored_upper(grams).cpu()
+        sq = grams.diagonal(dim1=1, dim2=2)
+        d2 = (sq[:, :, None] + sq[:, None, :] - 2 * grams).clamp_min_(0)
+        d2.diagonal(dim1=1, dim2=2).zero_()
+        return d2
+
+    def add_small(self, layers: list[list], grams: torch.Tensor) -> None:
+        """Add A A^T of every layer's tensors of at most `GRAM_BLOCK` coordinates to its Gram, from one
+        (n, S) matrix of them all: row i is network i's tensors flattened and concatenated, layer by layer
+        (one copy per network), taken relative to row 0 in one widening subtraction (`relative_rows`)."""
+        columns: list[tuple[int, int, int]] = []          # (layer, first column, end column)
+        parts = []
+        for l, layer in enumerate(layers):
+            small = [part for part in layer if part[0].numel() <= GRAM_BLOCK]
+            if small:
+                start = columns[-1][2] if columns else 0
+                columns.append((l, start, start + sum(part[0].numel() for part in small)))
+                parts += small
+        if not parts:
+            return
+        n, device = len(parts[0]), parts[0][0].device
+        width = columns[-1][2]
+        dtype = functools.reduce(torch.promote_types, (part[0].dtype for part in parts))
+        merged = self.scratch("small", (n, width), dtype, device)
+        for i in range(n):
+            torch.cat([part[i].reshape(-1) for part in parts], out=merged[i])
+        a = relative_rows(merged, out=self.scratch("small64", (n, width), torch.float64, device))
+        for l, start, end in columns:
+            cols = a[:, start:end]
+            grams[l] += cols @ cols.T
 
 
 def window_sq_distances(layer_d2: torch.Tensor, windows: Windows | None = None) -> torch.Tensor:

@@ -49,6 +49,45 @@ def test_every_layout_of_the_parameters_gives_the_same_distances_bit_for_bit():
     assert as_rows[0, 0, 1].item() == pytest.approx(exact[0, 1].item(), rel=1e-12)   # exact: 8.4e-12
 
 
+def test_a_sessions_distances_keep_their_scratch_and_read_the_parameters_afresh_on_every_call():
+    """`LayerDistances` takes every layer's small tensors from one merged matrix and a tensor of more than
+    `GRAM_BLOCK` coordinates a block of columns at a time; it keeps its scratch matrices from one call to the
+    next, and each call reads the tensors as they are then: after an in-place change the distances are the
+    direct float64 ones again, from the same scratch; fewer networks get scratch of their own shape."""
+    g = torch.Generator().manual_seed(7)
+    n = 4
+    weight = [torch.randn(3, 5, generator=g) for _ in range(n)]                    # layer 0: small tensors
+    bias = [torch.randn(3, generator=g) for _ in range(n)]
+    big = [torch.randn(jw.GRAM_BLOCK + 37, generator=g) for _ in range(n)]         # layer 1: two blocks and
+    big_bias = [torch.randn(2, generator=g) for _ in range(n)]                     # a small tensor
+    last = [torch.randn(4, generator=g) for _ in range(n)]                         # layer 2
+    layers = [[weight, bias], [big, big_bias], [last]]
+
+    def direct(nets: int) -> torch.Tensor:
+        out = []
+        for layer in layers:
+            flat = torch.stack([torch.cat([part[i].reshape(-1) for part in layer]) for i in range(nets)]).double()
+            out.append(((flat[:, None] - flat[None]) ** 2).sum(-1))
+        return torch.stack(out)
+
+    distances = jw.LayerDistances()
+    d2 = distances(layers)
+    assert torch.allclose(d2, direct(n), rtol=1e-6, atol=0)                      # float32's rounding of θ_i − θ_1
+    assert torch.equal(d2, d2.transpose(1, 2)) and (d2.diagonal(dim1=1, dim2=2) == 0).all()
+    assert sorted(distances.kept) == ["block", "small", "small64"]
+    where = {name: m.data_ptr() for name, m in distances.kept.items()}
+    with torch.no_grad():
+        big[2].add_(0.5)                                                            # in place, as an optimizer
+        bias[1].mul_(-1.0)
+    again = distances(layers)
+    assert torch.allclose(again, direct(n), rtol=1e-6, atol=0) and not torch.allclose(again, d2)
+    assert {name: m.data_ptr() for name, m in distances.kept.items()} == where
+    assert torch.equal(again, jw.layer_sq_distances(layers))                        # fresh scratch: the same numbers
+    three = distances([[part[:3] for part in layer] for layer in layers])
+    assert torch.allclose(three, direct(3), rtol=1e-6, atol=0)
+    assert distances.kept["small"].shape[0] == 3
+
+
 def test_a_pair_close_to_each_other_but_far_from_the_first_network_keeps_float32s_rounding_only():
     """θ_2 and θ_3 are 1/300 of their distance to θ_1 apart (a group that is not network 1's): each
     θ_i − θ_1 is rounded to float32 (2^-24 of a coordinate), so their squared distance is off by at most
