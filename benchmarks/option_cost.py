@@ -83,10 +83,11 @@ def main() -> None:
 
     print("\n| weighting step | milliseconds | % of a bcd round with coupling |\n|---|---|---|")
     round_s = dict(rows)["bcd, grad"]
+    distances = jw.LayerDistances()                      # its scratch kept between steps, as a session's
     for schedule in ("fixed", "refit", "anneal"):
         for kind in ("paper", "gm"):
             def weighting() -> None:
-                d2 = jw.window_sq_distances(jw.layer_sq_distances(ens.layer_rows()), windows)
+                d2 = jw.window_sq_distances(distances(ens.layer_rows()), windows)
                 refit = jw.sigma_from(d2)
                 sigma = jw.next_sigma(schedule, fixed=refit, refit=refit, previous=None, window_d2=d2, kind=kind)
                 jw.irls_weights(d2, sigma, kind)
