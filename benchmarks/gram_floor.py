@@ -76,7 +76,7 @@ def main() -> None:
 
 
 def whole_step(n: int) -> None:
-    """Every layer's distances of n ae9 networks (width 32, 32 px: 36 tensors, 29 of them ≤ 65,536
+    """Every layer's distances of n ae9 networks (width 32, 32 px: 34 tensors, 29 of them ≤ 65,536
     coordinates), the way a session takes them (`LayerDistances`, its scratch kept between calls) and
     with fresh scratch on each call (`layer_sq_distances`), alternated, median of 21 after one warm-up."""
     import torch

@@ -34,8 +34,7 @@ def chain_windows(chains: list[int]) -> Windows:
 
 
 
-def relative_rows(part: torch.Tensor | Sequence[torch.Tensor], start: int = 0, stop: int | None = None,
-                  out: torch.Tensor | None = None) -> torch.Tensor:
+def relative_rows(part: torch.Tensor | Sequence[torch.Tensor], out: torch.Tensor | None = None) -> torch.Tensor:
     """The (n, P) float64 matrix of a_i = θ_i − θ_1 for one parameter tensor of every network.
 
     `part` holds the n networks' tensors: an (n, …) stack or a list of n tensors (stacked in one copy, or
@@ -45,24 +44,25 @@ def relative_rows(part: torch.Tensor | Sequence[torch.Tensor], start: int = 0, s
     on the tensors' device (into `out` if given). A pair close to each other but far from θ_1 keeps float32's
     rounding of each a_i: a relative error of about 6e-8 · ‖θ_i − θ_1‖ / ‖θ_i − θ_j‖ per coordinate.
     (A subtraction in float64 would be exact for every pair, and costs a quarter more here: README
-    "Benchmarks".) `start`/`stop` take only those flattened coordinates (a block of columns).
+    "Benchmarks".)
     """
     with torch.no_grad():
         if isinstance(part, torch.Tensor):              # a stack: one widening subtraction
-            m = part.reshape(len(part), -1)[:, start:stop]
+            m = part.reshape(len(part), -1)
         elif out is None:                               # a list: stacked in one float32 copy first
-            m = torch.stack([x.reshape(-1)[start:stop] for x in part])
+            m = torch.stack([x.reshape(-1) for x in part])
         else:                                           # a list into `out`: one subtraction per network
-            first = part[0].reshape(-1)[start:stop]
+            first = part[0].reshape(-1)
             for i, x in enumerate(part):
-                torch.sub(x.reshape(-1)[start:stop], first, out=out[i])
+                torch.sub(x.reshape(-1), first, out=out[i])
             return out
         if out is None:
             out = torch.empty(m.shape, dtype=torch.float64, device=m.device)
         return torch.sub(m, m[0], out=out)
 
 
-GRAM_BLOCK = 1 << 16     # columns per block of the CPU Gram product: 16 networks' block is 8 MiB of float64
+GRAM_BLOCK = 1 << 16     # columns per block of the CPU Gram product (16 networks' block is 8 MiB of float64),
+                         # and the largest tensor merged with the others (`LayerDistances`, any device)
 GRAM_SPLIT = 2           # each product as this many batched products of equal column slices
 GRAM_BAND = 3            # rows per band of the CPU Gram product's upper block triangle
 
@@ -180,73 +180,77 @@ class LayerDistances:
 
     A call takes `stacks`: `stacks[l]` is layer l as one (n, P_l) matrix whose row i is θ_i^l, or as a list of
     its parameter tensors, each given for the n networks as an (n, …) stack or a list of n tensors
-    (`Ensemble.layer_rows()`). Rows are taken relative to the first, a_i = θ_i − θ_1 (`relative_rows`:
-    distances do not change), and the Gram identity ‖a_i − a_j‖² = ‖a_i‖² + ‖a_j‖² − 2 a_i·a_j gives every
-    pair from float64 products (its cancellation loses none of the a_i's float32 digits), on the tensors'
-    device:
+    (`Ensemble.layer_rows()`), all on one device. Rows are taken relative to the first, a_i = θ_i − θ_1
+    (`relative_rows`: distances do not change), and the Gram identity ‖a_i − a_j‖² = ‖a_i‖² + ‖a_j‖² − 2 a_i·a_j
+    gives every pair from float64 products (its cancellation loses none of the a_i's float32 digits), on the
+    tensors' device:
 
-    - the tensors of at most `GRAM_BLOCK` coordinates, of every layer, as one matrix: each network's row
-      concatenated in one copy, one widening subtraction, and one product per layer over its columns;
-    - a larger tensor, on the CPU, a block of columns at a time (`relative_gram`, in one lent block matrix);
+    - the tensors of at most `GRAM_BLOCK` coordinates, of every layer, as one merged matrix: each network's
+      row concatenated in one copy, one widening subtraction, and one product per layer over its columns;
+    - a larger tensor, on the CPU, a block of columns at a time (`relative_gram`, in one kept block matrix);
       on a GPU, one product.
 
     Each layer's Gram is made exactly symmetric (`mirrored_upper`); d² is clamped at 0, with an exact zero
-    diagonal; returned on the CPU. The merged matrices and the block matrix (21 MB at n = 16 for ae9) are
-    kept for the next call: fresh memory costs its page faults on every first touch (`benchmarks/gram_floor.py`:
-    at n = 16 a call with fresh scratch took 80.5 ms, with kept 69.7). A session holds one.
+    diagonal; returned on the CPU. The merged matrices (12 bytes per small coordinate per network, float32
+    and float64: three times what the networks' own small tensors take) and the CPU's (n, `GRAM_BLOCK`)
+    float64 block matrix are kept for the next call, since fresh memory costs its page faults on every first
+    touch (22 MB at n = 16 for ae9 of width 32; README "Benchmarks" times kept against fresh). A session
+    holds one.
     """
 
     def __init__(self) -> None:
         self.kept: dict[str, torch.Tensor] = {}         # the scratch matrices, by name
 
-    def scratch(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """The kept matrix `name`, allocated again only when its shape, dtype or device changes."""
-        kept = self.kept.get(name)
-        if kept is None or kept.shape != shape or kept.dtype != dtype or kept.device != device:
-            kept = self.kept[name] = torch.empty(shape, dtype=dtype, device=device)
-        return kept
-
     def __call__(self, stacks: Sequence[torch.Tensor | Sequence[torch.Tensor | Sequence[torch.Tensor]]]) -> torch.Tensor:
+        """(L, n, n) squared distances of the tensors as they are now."""
         layers = [[layer] if isinstance(layer, torch.Tensor) else list(layer) for layer in stacks]
         first = layers[0][0]
         n, device = len(first), first[0].device
         with torch.no_grad():
-            grams = torch.zeros(len(layers), n, n, dtype=torch.float64, device=device)
-            self.add_small(layers, grams)
+            grams = torch.zeros(len(layers), n, n, dtype=torch.float64, device=device)    # A A^T per layer
+            self._add_small(layers, grams)
             for l, layer in enumerate(layers):
                 for part in layer:
-                    if part[0].numel() <= GRAM_BLOCK:
-                        continue
-                    buf = self.scratch("block", (n, GRAM_BLOCK), torch.float64, device) if device.type == "cpu" else None
-                    grams[l] += relative_gram(part, buf=buf)
+                    if part[0].numel() > GRAM_BLOCK:
+                        buf = self._scratch("block", (n, GRAM_BLOCK), torch.float64) if device.type == "cpu" else None
+                        grams[l] += relative_gram(part, buf=buf)
             grams = mirrored_upper(grams).cpu()
-        sq = grams.diagonal(dim1=1, dim2=2)
+        sq = grams.diagonal(dim1=1, dim2=2)                                                 # ‖a_i‖², (L, n)
         d2 = (sq[:, :, None] + sq[:, None, :] - 2 * grams).clamp_min_(0)
         d2.diagonal(dim1=1, dim2=2).zero_()
         return d2
 
-    def add_small(self, layers: list[list], grams: torch.Tensor) -> None:
-        """Add A A^T of every layer's tensors of at most `GRAM_BLOCK` coordinates to its Gram, from one
-        (n, S) matrix of them all: row i is network i's tensors flattened and concatenated, layer by layer
-        (one copy per network), taken relative to row 0 in one widening subtraction (`relative_rows`)."""
-        columns: list[tuple[int, int, int]] = []          # (layer, first column, end column)
-        parts = []
+    def _scratch(self, name: str, shape: tuple[int, ...], dtype: torch.dtype,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+        """The kept matrix `name`, allocated again only when its shape, dtype or device changes."""
+        kept = self.kept.get(name)
+        if kept is None or kept.shape != shape or kept.dtype != dtype or kept.device != torch.device(device):
+            kept = self.kept[name] = torch.empty(shape, dtype=dtype, device=device)
+        return kept
+
+    def _add_small(self, layers: list[list[torch.Tensor | Sequence[torch.Tensor]]], grams: torch.Tensor) -> None:
+        """Add to each layer's Gram in `grams` (L, n, n) the A A^T of its tensors of at most `GRAM_BLOCK`
+        coordinates, from one (n, S) matrix of every layer's: row i is network i's tensors flattened and
+        concatenated, layer by layer (one copy per network), taken relative to row 0 in one widening
+        subtraction (`relative_rows`)."""
+        n, device = grams.shape[1], grams.device
+        spans: list[tuple[int, int, int]] = []          # (layer, first column, end column) of the merged matrix
+        parts: list[torch.Tensor | Sequence[torch.Tensor]] = []
+        width = 0
         for l, layer in enumerate(layers):
             small = [part for part in layer if part[0].numel() <= GRAM_BLOCK]
             if small:
-                start = columns[-1][2] if columns else 0
-                columns.append((l, start, start + sum(part[0].numel() for part in small)))
+                spans.append((l, width, width + sum(part[0].numel() for part in small)))
+                width = spans[-1][2]
                 parts += small
         if not parts:
             return
-        n, device = len(parts[0]), parts[0][0].device
-        width = columns[-1][2]
         dtype = functools.reduce(torch.promote_types, (part[0].dtype for part in parts))
-        merged = self.scratch("small", (n, width), dtype, device)
+        merged = self._scratch("small", (n, width), dtype, device)                          # (n, S)
         for i in range(n):
             torch.cat([part[i].reshape(-1) for part in parts], out=merged[i])
-        a = relative_rows(merged, out=self.scratch("small64", (n, width), torch.float64, device))
-        for l, start, end in columns:
+        a = relative_rows(merged, out=self._scratch("small64", (n, width), torch.float64, device))   # (n, S)
+        for l, start, end in spans:
             cols = a[:, start:end]
             grams[l] += cols @ cols.T
 

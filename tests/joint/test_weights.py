@@ -49,43 +49,74 @@ def test_every_layout_of_the_parameters_gives_the_same_distances_bit_for_bit():
     assert as_rows[0, 0, 1].item() == pytest.approx(exact[0, 1].item(), rel=1e-12)   # exact: 8.4e-12
 
 
+def direct_sq_distances(layers: list, nets: int) -> torch.Tensor:
+    """‖θ_i^l − θ_j^l‖² by definition, in float64: (L, nets, nets)."""
+    out = []
+    for layer in layers:
+        parts = [layer] if isinstance(layer, torch.Tensor) else layer
+        flat = torch.stack([torch.cat([part[i].reshape(-1) for part in parts]) for i in range(nets)]).double()
+        out.append(((flat[:, None] - flat[None]) ** 2).sum(-1))
+    return torch.stack(out)
+
+
 def test_a_sessions_distances_keep_their_scratch_and_read_the_parameters_afresh_on_every_call():
-    """`LayerDistances` takes every layer's small tensors from one merged matrix and a tensor of more than
-    `GRAM_BLOCK` coordinates a block of columns at a time; it keeps its scratch matrices from one call to the
-    next, and each call reads the tensors as they are then: after an in-place change the distances are the
-    direct float64 ones again, from the same scratch; fewer networks get scratch of their own shape."""
+    """`LayerDistances` takes every layer's small tensors from one merged matrix (a layer with none between
+    them; a layer given as one matrix) and a tensor of more than `GRAM_BLOCK` coordinates a block of columns
+    at a time; it keeps its scratch matrices from one call to the next, and each call reads the tensors as
+    they are then: after an in-place change the distances are the direct float64 ones again, from the same
+    scratch; fewer networks get scratch of their own shape, and one network has no distances."""
     g = torch.Generator().manual_seed(7)
     n = 4
     weight = [torch.randn(3, 5, generator=g) for _ in range(n)]                    # layer 0: small tensors
     bias = [torch.randn(3, generator=g) for _ in range(n)]
     big = [torch.randn(jw.GRAM_BLOCK + 37, generator=g) for _ in range(n)]         # layer 1: two blocks and
     big_bias = [torch.randn(2, generator=g) for _ in range(n)]                     # a small tensor
-    last = [torch.randn(4, generator=g) for _ in range(n)]                         # layer 2
-    layers = [[weight, bias], [big, big_bias], [last]]
-
-    def direct(nets: int) -> torch.Tensor:
-        out = []
-        for layer in layers:
-            flat = torch.stack([torch.cat([part[i].reshape(-1) for part in layer]) for i in range(nets)]).double()
-            out.append(((flat[:, None] - flat[None]) ** 2).sum(-1))
-        return torch.stack(out)
+    only_big = [torch.randn(jw.GRAM_BLOCK + 1, generator=g) for _ in range(n)]     # layer 2: no small tensor
+    matrix = torch.randn(n, 6, generator=g)                                        # layer 3: one (n, P) matrix
+    layers = [[weight, bias], [big, big_bias], [only_big], matrix]
 
     distances = jw.LayerDistances()
     d2 = distances(layers)
-    assert torch.allclose(d2, direct(n), rtol=1e-6, atol=0)                      # float32's rounding of θ_i − θ_1
+    assert torch.allclose(d2, direct_sq_distances(layers, n), rtol=1e-6, atol=0)   # float32's rounding of θ_i − θ_1
     assert torch.equal(d2, d2.transpose(1, 2)) and (d2.diagonal(dim1=1, dim2=2) == 0).all()
-    assert sorted(distances.kept) == ["block", "small", "small64"]
     where = {name: m.data_ptr() for name, m in distances.kept.items()}
     with torch.no_grad():
         big[2].add_(0.5)                                                            # in place, as an optimizer
         bias[1].mul_(-1.0)
+        matrix[3].add_(1.0)
     again = distances(layers)
-    assert torch.allclose(again, direct(n), rtol=1e-6, atol=0) and not torch.allclose(again, d2)
+    assert torch.allclose(again, direct_sq_distances(layers, n), rtol=1e-6, atol=0)
+    assert not torch.allclose(again[:2], d2[:2]) and not torch.allclose(again[3], d2[3])
+    assert torch.equal(again[2], d2[2])                                             # untouched: the same bits
     assert {name: m.data_ptr() for name, m in distances.kept.items()} == where
     assert torch.equal(again, jw.layer_sq_distances(layers))                        # fresh scratch: the same numbers
-    three = distances([[part[:3] for part in layer] for layer in layers])
-    assert torch.allclose(three, direct(3), rtol=1e-6, atol=0)
-    assert distances.kept["small"].shape[0] == 3
+    three = distances([[part[:3] for part in layer] if isinstance(layer, list) else layer[:3] for layer in layers])
+    assert torch.allclose(three, direct_sq_distances(layers, 3), rtol=1e-6, atol=0)
+    assert torch.equal(distances([[part[:1] for part in layers[0]], [only_big[:1]]]), torch.zeros(2, 1, 1,
+                                                                                                   dtype=torch.float64))
+
+
+def test_float64_parameters_keep_float64_distances():
+    """Parameters held in float64 are merged in float64: a difference at 1e-12 of a coordinate, which float32
+    could not hold, keeps its digits."""
+    base = torch.linspace(0.5, 1.5, 40, dtype=torch.float64)
+    nets = [base, base + 1e-12, base + 2e-12]
+    d2 = jw.LayerDistances()([[nets]])
+    expected = direct_sq_distances([[nets]], 3)
+    assert torch.allclose(d2, expected, rtol=1e-3, atol=0) and d2[0, 0, 2] > 0
+
+
+@pytest.mark.gpu
+def test_the_distances_on_a_gpu_are_the_cpus():
+    """On a GPU every tensor is one product (no blocks) and the small ones are merged as on the CPU: the
+    same distances up to the order of float64 additions, exactly symmetric."""
+    g = torch.Generator().manual_seed(8)
+    layers = [[[torch.randn(3, 5, generator=g) for _ in range(5)], [torch.randn(3, generator=g) for _ in range(5)]],
+              [[torch.randn(jw.GRAM_BLOCK + 37, generator=g) for _ in range(5)]]]
+    on_gpu = [[[x.cuda() for x in part] for part in layer] for layer in layers]
+    cpu, gpu = jw.LayerDistances()(layers), jw.LayerDistances()(on_gpu)
+    assert gpu.device.type == "cpu" and torch.equal(gpu, gpu.transpose(1, 2))
+    assert torch.allclose(gpu, cpu, rtol=1e-10, atol=0)
 
 
 def test_a_pair_close_to_each_other_but_far_from_the_first_network_keeps_float32s_rounding_only():
