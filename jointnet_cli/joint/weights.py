@@ -212,7 +212,8 @@ class LayerDistances:
             for l, layer in enumerate(layers):
                 for part in layer:
                     if part[0].numel() > GRAM_BLOCK:
-                        buf = self._scratch("block", (n, GRAM_BLOCK), torch.float64) if device.type == "cpu" else None
+                        buf = self._scratch("block", (n, GRAM_BLOCK), torch.float64, device) if device.type == "cpu" \
+                            else None
                         grams[l] += relative_gram(part, buf=buf)
             grams = mirrored_upper(grams).cpu()
         sq = grams.diagonal(dim1=1, dim2=2)                                                 # ‖a_i‖², (L, n)
@@ -220,11 +221,10 @@ class LayerDistances:
         d2.diagonal(dim1=1, dim2=2).zero_()
         return d2
 
-    def _scratch(self, name: str, shape: tuple[int, ...], dtype: torch.dtype,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
+    def _scratch(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """The kept matrix `name`, allocated again only when its shape, dtype or device changes."""
         kept = self.kept.get(name)
-        if kept is None or kept.shape != shape or kept.dtype != dtype or kept.device != torch.device(device):
+        if kept is None or kept.shape != shape or kept.dtype != dtype or kept.device != device:
             kept = self.kept[name] = torch.empty(shape, dtype=dtype, device=device)
         return kept
 
